@@ -1,0 +1,104 @@
+# gpureconcile: build, test, install.
+#
+#   make                 build build/gpureconcile and the tests
+#   make check           run the test suite (TAP, through prove)
+#   make check SANITIZE=1   the same under ASan + UBSan (build-san/)
+#   make bench           build the benchmarks in bench/ (never run by check)
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Every target first makes sure the Debian packages it needs are present
+# (scripts/deps installs them as root, or prints the apt-get line).
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+CC	?= cc
+PKGS	 = yaml-0.1 sqlite3 jansson libcrypto
+
+ifeq ($(SANITIZE),1)
+B	:= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    -fno-omit-frame-pointer
+OPT	?= -O1
+else
+B	:= build
+SANFLAGS :=
+OPT	?= -O2
+endif
+
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	   -Wstrict-prototypes -Wmissing-prototypes
+# pkg-config is optional on the command line; deps makes sure it exists.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+	      echo -lyaml -lsqlite3 -ljansson -lcrypto)
+CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
+	   -MMD -MP
+LDLIBS	+= $(PKG_LIBS) -lpthread
+LDFLAGS	+= $(SANFLAGS)
+
+LIB_SRCS := $(wildcard util/*.c spec/*.c providers/*.c state/*.c) \
+	    $(filter-out reconciler/main.c,$(wildcard reconciler/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+LIB	 := $(B)/libgpureconcile.a
+BIN	 := $(B)/gpureconcile
+
+TEST_LIB_SRCS := t/tap.c t/testlib.c
+TEST_LIB_OBJS := $(TEST_LIB_SRCS:%.c=$(B)/%.o)
+TEST_SRCS := $(filter-out $(TEST_LIB_SRCS),$(wildcard t/[0-9]*.c))
+TEST_BINS := $(TEST_SRCS:t/%.c=$(B)/t/%.t)
+TEST_SCRIPTS := $(wildcard t/[0-9]*.sh)
+
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+all: deps $(BIN) $(TEST_BINS)
+
+deps:
+	@sh scripts/deps build
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(B)/reconciler/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/t/%.t: $(B)/t/%.o $(TEST_LIB_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bench/%: $(B)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests find the binary, the sources and their data through these.
+export GR_BIN := $(abspath $(BIN))
+export GR_TOP := $(abspath .)
+export GR_BUILD := $(abspath $(B))
+
+check: all
+	@sh scripts/deps test
+	prove -j2 --exec '' $(TEST_BINS) $(TEST_SCRIPTS)
+
+# One test, verbose: make test T=1001-spec-load
+test: all
+	prove -v --exec '' $(wildcard $(B)/t/$(T).t t/$(T).sh)
+
+bench: deps $(BIN) $(BENCH_BINS)
+
+demo: all
+	@sh scripts/demo $(BIN)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/gpureconcile
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps check test bench demo install clean
+.SECONDARY:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,247 @@
+/*
+ * provider.h: the provider interface (DESIGN.md section 4), the registry,
+ * and the wrappers through which the core calls every provider.
+ *
+ * Rules every provider keeps:
+ * - terminate is idempotent: an instance already gone is success;
+ * - list returns every instance the account has, each with the owner
+ *   label it was created with (NULL when it has none), so the reconciler
+ *   can tell ours from foreign;
+ * - errors use the taxonomy of util.h (gr_err_set with a GR_E_* code),
+ *   one lowercase line naming what failed, and a hint when the user can act;
+ * - every op may be called from several threads at once.
+ */
+#ifndef GR_PROVIDER_H
+#define GR_PROVIDER_H
+
+#include "../util/util.h"
+
+/* Capability flags: the 11 of the provider seed. */
+#define PROV_CAP_SNAPSHOTS		0x0001u
+#define PROV_CAP_SPOT			0x0002u
+#define PROV_CAP_GPU			0x0004u
+#define PROV_CAP_MULTI_REGION		0x0008u
+#define PROV_CAP_PERSISTENT_VOLUMES	0x0010u
+#define PROV_CAP_WARM_VOLUMES		0x0020u
+#define PROV_CAP_HIBERNATION		0x0040u
+#define PROV_CAP_COST_EXPLORER		0x0080u
+#define PROV_CAP_TAILSCALE_NATIVE	0x0100u
+#define PROV_CAP_IDEMPOTENT_SPAWN	0x0200u
+#define PROV_CAP_CUSTOM_NETWORKING	0x0400u
+#define PROV_CAP__COUNT			11
+/* "snapshots", "spot", ... in bit order. */
+const char *provider_cap_name(unsigned int bit_index);
+
+/* What a provider reports about one instance. */
+struct instance {
+	char		*id;		/* provider's id; owned */
+	char		*label;		/* owner label; owned; NULL: none */
+	enum inst_state	 state;		/* mapped from the provider's status */
+	bool		 billing;	/* the provider bills it now */
+	money_t		 price;		/* billed per hour */
+	char		*gpu;		/* canonical name (or provider's own) */
+	int		 gpu_count;
+	char		*region;	/* owned; NULL: unknown */
+	char		*ssh_host;	/* owned; NULL: not yet known */
+	int		 ssh_port;
+	char		*ssh_user;	/* owned; NULL: not yet known */
+	char		*status;	/* owned; the provider's own word */
+	int64_t		 created_ms;	/* 0: unknown */
+};
+
+struct instance_list {
+	struct instance	*v;		/* owned */
+	size_t		 n;
+};
+
+struct offer {
+	char		*id;		/* owned; what spawn needs to rent it */
+	char		*gpu;		/* owned; canonical name */
+	int		 gpu_count;
+	int		 vram_gb;	/* per GPU */
+	money_t		 price;		/* per instance-hour */
+	char		*region;	/* owned; NULL: unknown */
+	int		 available;	/* how many can be rented now */
+	bool		 spot;
+};
+
+struct offer_list {
+	struct offer	*v;		/* owned; cheapest first */
+	size_t		 n;
+};
+
+struct spawn_req {
+	const char	*label;		/* owner label: gr-<ledger id>-<uid> */
+	const char	*address;	/* "fleet/group/slot", for messages */
+	const struct gpu_req *gpu;
+	money_t		 max_price;	/* never rent above this */
+	int		 disk_gb;
+	const char	*image;		/* NULL: the provider's default */
+	const char *const *regions;	/* nregions == 0: anywhere */
+	size_t		 nregions;
+	bool		 spot;
+	const char	*bootstrap;	/* script text; NULL: none */
+	size_t		 bootstrap_len;
+	const struct kv	*env;
+	size_t		 nenv;
+	const struct offer *offer;	/* chosen offer; NULL: provider picks */
+};
+
+struct provider_timeouts {
+	int64_t		 spinup_ms;	/* default 5 min */
+	int64_t		 pending_report_ms; /* "still pending" every 60 s */
+	int64_t		 teardown_ms;	/* default 2 min */
+	int64_t		 ssh_connect_ms; /* default 10 s */
+	int		 ssh_retries;	/* default 3 */
+	int64_t		 pull_ms;	/* default 10 min */
+	int64_t		 grace_ms;	/* fresh spawn may be missing from list */
+};
+
+struct provider_conf {
+	const char	*name;		/* registry name */
+	const char	*state_dir;	/* gpureconcile's state dir */
+	const char	*ledger_id;	/* owner labels start gr-<ledger_id>- */
+	const struct kv	*options;	/* provider settings from the config */
+	size_t		 noptions;
+	struct provider_timeouts timeouts;
+};
+
+enum prov_op {
+	PROV_OP_OFFERS = 0,
+	PROV_OP_SPAWN,
+	PROV_OP_TERMINATE,
+	PROV_OP_LIST,
+	PROV_OP_GET,
+	PROV_OP_STOP,
+	PROV_OP_START,
+	PROV_OP__COUNT
+};
+const char *prov_op_name(enum prov_op);
+
+struct provider;
+
+struct provider_ops {
+	const char	*name;
+	unsigned int	 caps;		/* PROV_CAP_* */
+	int	(*init)(struct provider *, const struct provider_conf *,
+		    struct gr_err *);
+	void	(*fini)(struct provider *);
+	int	(*offers)(struct provider *, const struct gpu_req *,
+		    struct offer_list *, struct gr_err *);
+	int	(*spawn)(struct provider *, const struct spawn_req *,
+		    struct instance *, struct gr_err *);
+	int	(*terminate)(struct provider *, const char *id,
+		    struct gr_err *);
+	int	(*list)(struct provider *, struct instance_list *,
+		    struct gr_err *);
+	int	(*get)(struct provider *, const char *id, struct instance *,
+		    struct gr_err *);	/* GR_E_NOT_FOUND when gone */
+	int	(*stop)(struct provider *, const char *id, struct gr_err *);
+	int	(*start)(struct provider *, const char *id, struct gr_err *);
+};
+
+/* A live provider: created by provider_new, freed by provider_free. */
+struct provider {
+	const struct provider_ops *ops;
+	char		*name;		/* owned */
+	char		*ledger_id;	/* owned */
+	struct provider_timeouts timeouts;
+	void		*priv;		/* the provider's own state */
+	/* statistics kept by the wrappers (atomic) */
+	uint64_t	 calls[PROV_OP__COUNT];
+	uint64_t	 errors[PROV_OP__COUNT];
+};
+
+/* instance.c */
+void	 instance_release(struct instance *);
+void	 instance_copy(struct instance *dst, const struct instance *src);
+/* Append a zeroed instance and return it (owned by the list). */
+struct instance *instance_list_add(struct instance_list *);
+void	 instance_list_release(struct instance_list *);
+const struct instance *instance_list_find(const struct instance_list *,
+	    const char *id);
+struct offer *offer_list_add(struct offer_list *);
+void	 offer_list_release(struct offer_list *);
+void	 offer_list_sort(struct offer_list *);	/* cheapest first */
+/* Owner labels: "gr-<ledger id>-<uid>". */
+char	*owner_label(const char *ledger_id, int64_t uid);
+/* If label is ours (this ledger id), set *uid and return true. */
+bool	 owner_label_parse(const char *label, const char *ledger_id,
+	    int64_t *uid);
+/* True for any gr-<hex>-<n> label, whichever ledger made it. */
+bool	 owner_label_is_gr(const char *label);
+const char *kv_get(const struct kv *, size_t, const char *key);
+
+/* registry.c */
+const struct provider_ops *provider_ops_find(const char *name);
+size_t	 provider_ops_count(void);
+const struct provider_ops *provider_ops_at(size_t);
+/* Rejects duplicate names; called once at start.  -1 on a bad table. */
+int	 provider_registry_check(struct gr_err *);
+void	 provider_timeouts_default(struct provider_timeouts *);
+int	 provider_new(const struct provider_conf *, struct provider **,
+	    struct gr_err *);
+void	 provider_free(struct provider *);
+bool	 provider_has_cap(const struct provider *, unsigned int);
+
+/*
+ * wrap.c: the only way the core calls a provider.  Each wrapper turns an
+ * empty slot into GR_E_UNSUPPORTED, logs the call at debug level, times
+ * it, counts it, fills in the provider name on errors, and consults the
+ * fault-injection hook first.
+ */
+typedef int (*provider_inject_fn)(struct provider *, enum prov_op,
+	    const char *id, struct gr_err *, void *arg);
+void	 provider_set_inject(provider_inject_fn, void *arg);
+int	 provider_offers(struct provider *, const struct gpu_req *,
+	    struct offer_list *, struct gr_err *);
+int	 provider_spawn(struct provider *, const struct spawn_req *,
+	    struct instance *, struct gr_err *);
+int	 provider_terminate(struct provider *, const char *id,
+	    struct gr_err *);
+int	 provider_list(struct provider *, struct instance_list *,
+	    struct gr_err *);
+int	 provider_get(struct provider *, const char *id, struct instance *,
+	    struct gr_err *);
+int	 provider_stop(struct provider *, const char *id, struct gr_err *);
+int	 provider_start(struct provider *, const char *id, struct gr_err *);
+
+/* The providers; each file exports only its ops (fake adds test knobs). */
+extern const struct provider_ops local_provider_ops;	/* local.c */
+extern const struct provider_ops fake_provider_ops;	/* fake.c */
+
+/*
+ * fake.c: knobs for tests and the deterministic simulation.  The fake is
+ * in-process and deterministic; all time is clock_now_ms() (util.h), so a
+ * virtual clock drives boots and billing.
+ */
+struct fake_fault {
+	enum prov_op	 op;
+	enum gr_code	 code;
+	int		 times;		/* how many calls fail; -1: forever */
+	bool		 after_apply;	/* act, then lose the reply */
+	int64_t		 retry_after_ms; /* for RATE_LIMIT; -1: none */
+	const char	*gpu;		/* only spawns of this GPU; NULL: all */
+};
+void	 fake_fault_add(struct provider *, const struct fake_fault *);
+void	 fake_faults_clear(struct provider *);
+void	 fake_set_capacity(struct provider *, const char *gpu, int n);
+void	 fake_set_price(struct provider *, const char *gpu, money_t);
+/* What the fake bills when it differs from its offer price (drift). */
+void	 fake_set_billed_price(struct provider *, const char *id, money_t);
+void	 fake_set_boot_ms(struct provider *, int64_t);
+/* New instances stay out of list for this long (late visibility). */
+void	 fake_set_list_delay_ms(struct provider *, int64_t);
+/* Each call advances the virtual clock by this much (0: none). */
+void	 fake_set_latency_ms(struct provider *, int64_t);
+/* A spot interruption: the instance is gone, its billing ended. */
+int	 fake_interrupt(struct provider *, const char *id);
+/* An instance someone else made in the same account. */
+void	 fake_add_foreign(struct provider *, const char *label,
+	    const char *gpu);
+/* Instances whose billing has not ended, and the total billed so far. */
+size_t	 fake_billing_count(struct provider *);
+money_t	 fake_billed_total(struct provider *);
+uint64_t fake_calls(struct provider *, enum prov_op);
+
+#endif /* GR_PROVIDER_H */
