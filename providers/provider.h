@@ -163,13 +163,6 @@ const struct instance *instance_list_find(const struct instance_list *,
 struct offer *offer_list_add(struct offer_list *);
 void	 offer_list_release(struct offer_list *);
 void	 offer_list_sort(struct offer_list *);	/* cheapest first */
-/* Owner labels: "gr-<ledger id>-<uid>". */
-char	*owner_label(const char *ledger_id, int64_t uid);
-/* If label is ours (this ledger id), set *uid and return true. */
-bool	 owner_label_parse(const char *label, const char *ledger_id,
-	    int64_t *uid);
-/* True for any gr-<hex>-<n> label, whichever ledger made it. */
-bool	 owner_label_is_gr(const char *label);
 const char *kv_get(const struct kv *, size_t, const char *key);
 
 /* registry.c */

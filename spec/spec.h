@@ -76,6 +76,12 @@ struct spec_diags {
 	size_t		 n;
 };
 
+/* What the caller knows that spec/ may not include itself. */
+struct spec_opts {
+	const char *const *providers;	/* registered provider names */
+	size_t		 nproviders;	/* 0: do not check provider names */
+};
+
 /* load.c */
 /*
  * Load every fleet file under paths (files, or directories searched
@@ -83,7 +89,8 @@ struct spec_diags {
  * in sorted order.  Returns 0 and a new spec, or -1 with every problem in
  * diags (caller releases them).  A path that does not exist is an error.
  */
-int	 spec_load(const char *const *paths, size_t npaths, struct spec **out,
+int	 spec_load(const char *const *paths, size_t npaths,
+	    const struct spec_opts *, struct spec **out,
 	    struct spec_diags *diags);
 void	 spec_free(struct spec *);
 void	 spec_diags_release(struct spec_diags *);

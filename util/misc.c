@@ -306,3 +306,62 @@ inst_state_parse(const char *s, enum inst_state *out)
 	}
 	return false;
 }
+
+char *
+owner_label(const char *ledger_id, int64_t uid)
+{
+	return xasprintf("gr-%s-%lld", ledger_id, (long long)uid);
+}
+
+static bool
+label_split(const char *label, const char **id, size_t *idlen, int64_t *uid)
+{
+	const char	*p, *dash;
+	char		*end;
+	long long	 v;
+
+	if (label == NULL || strncmp(label, "gr-", 3) != 0)
+		return false;
+	p = label + 3;
+	dash = strchr(p, '-');
+	if (dash == NULL || dash == p)
+		return false;
+	for (const char *q = p; q < dash; q++)
+		if (!isxdigit((unsigned char)*q))
+			return false;
+	if (!isdigit((unsigned char)dash[1]))
+		return false;
+	errno = 0;
+	v = strtoll(dash + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*id = p;
+	*idlen = (size_t)(dash - p);
+	*uid = v;
+	return true;
+}
+
+bool
+owner_label_parse(const char *label, const char *ledger_id, int64_t *uid)
+{
+	const char	*id;
+	size_t		 idlen;
+	int64_t		 u;
+
+	if (!label_split(label, &id, &idlen, &u))
+		return false;
+	if (strlen(ledger_id) != idlen || strncmp(id, ledger_id, idlen) != 0)
+		return false;
+	*uid = u;
+	return true;
+}
+
+bool
+owner_label_is_gr(const char *label)
+{
+	const char	*id;
+	size_t		 idlen;
+	int64_t		 u;
+
+	return label_split(label, &id, &idlen, &u);
+}

@@ -251,6 +251,17 @@ int	 mkdir_p(const char *path, int mode);
 /* Remove a directory tree; never follows symlinks. */
 int	 rmtree(const char *path);
 
+/*
+ * Owner labels: "gr-<ledger id>-<uid>", unique per ledger, so two ledgers
+ * sharing one account never touch each other's instances.
+ */
+char	*owner_label(const char *ledger_id, int64_t uid);
+/* If label is this ledger's, set *uid and return true. */
+bool	 owner_label_parse(const char *label, const char *ledger_id,
+	    int64_t *uid);
+/* True for any gr-<hex>-<n> label, whichever ledger made it. */
+bool	 owner_label_is_gr(const char *label);
+
 /* kv: an owned key/value pair, for env maps and options. */
 struct kv {
 	char	*key;
