@@ -1,0 +1,135 @@
+/*
+ * instance.c: ownership helpers for what providers report (instances and
+ * offers), shared by every provider and the reconciler.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+static char *
+dup_or_null(const char *s)
+{
+	return s == NULL ? NULL : xstrdup(s);
+}
+
+void
+instance_release(struct instance *in)
+{
+	if (in == NULL)
+		return;
+	free(in->id);
+	free(in->label);
+	free(in->gpu);
+	free(in->region);
+	free(in->ssh_host);
+	free(in->ssh_user);
+	free(in->status);
+	memset(in, 0, sizeof(*in));
+}
+
+void
+instance_copy(struct instance *dst, const struct instance *src)
+{
+	*dst = *src;
+	dst->id = dup_or_null(src->id);
+	dst->label = dup_or_null(src->label);
+	dst->gpu = dup_or_null(src->gpu);
+	dst->region = dup_or_null(src->region);
+	dst->ssh_host = dup_or_null(src->ssh_host);
+	dst->ssh_user = dup_or_null(src->ssh_user);
+	dst->status = dup_or_null(src->status);
+}
+
+struct instance *
+instance_list_add(struct instance_list *l)
+{
+	struct instance	*in;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	in = &l->v[l->n++];
+	memset(in, 0, sizeof(*in));
+	return in;
+}
+
+void
+instance_list_release(struct instance_list *l)
+{
+	size_t	 i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		instance_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+const struct instance *
+instance_list_find(const struct instance_list *l, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].id != NULL && strcmp(l->v[i].id, id) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+struct offer *
+offer_list_add(struct offer_list *l)
+{
+	struct offer	*o;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	o = &l->v[l->n++];
+	memset(o, 0, sizeof(*o));
+	return o;
+}
+
+void
+offer_list_release(struct offer_list *l)
+{
+	size_t	 i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].id);
+		free(l->v[i].gpu);
+		free(l->v[i].region);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int
+offer_cmp(const void *a, const void *b)
+{
+	const struct offer	*x = a, *y = b;
+
+	if (x->price != y->price)
+		return x->price < y->price ? -1 : 1;
+	/* stable tie-break so that choices are deterministic */
+	return strcmp(x->id != NULL ? x->id : "", y->id != NULL ? y->id : "");
+}
+
+void
+offer_list_sort(struct offer_list *l)
+{
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), offer_cmp);
+}
+
+const char *
+kv_get(const struct kv *v, size_t n, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].key, key) == 0)
+			return v[i].value;
+	return NULL;
+}
