@@ -93,3 +93,42 @@ age_fmt(int64_t ms, char *out, size_t len)
 		    (long long)(s / 86400), (long long)(s % 86400 / 3600));
 	return out;
 }
+
+static int64_t	 vclock_ms;
+
+static int64_t
+virt_now_ms(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&vclock_ms, __ATOMIC_SEQ_CST);
+}
+
+static void
+virt_sleep_ms(void *arg, int64_t ms)
+{
+	(void)arg;
+	if (ms > 0)
+		__atomic_add_fetch(&vclock_ms, ms, __ATOMIC_SEQ_CST);
+}
+
+static const struct clock_ops virt_clock = { virt_now_ms, virt_sleep_ms,
+	NULL };
+
+void
+clock_use_virtual(int64_t start_ms)
+{
+	__atomic_store_n(&vclock_ms, start_ms, __ATOMIC_SEQ_CST);
+	cur_clock = &virt_clock;
+}
+
+void
+clock_advance_ms(int64_t ms)
+{
+	virt_sleep_ms(NULL, ms);
+}
+
+bool
+clock_is_virtual(void)
+{
+	return cur_clock == &virt_clock;
+}

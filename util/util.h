@@ -188,6 +188,13 @@ int64_t	 clock_now_ms(void);
 void	 clock_sleep_ms(int64_t);
 void	 clock_set(const struct clock_ops *);	/* NULL: the real clock */
 int64_t	 clock_mono_ms(void);	/* real monotonic, for timing calls */
+/*
+ * A virtual clock: time stands still except when someone sleeps (which
+ * advances it at once) or calls clock_advance_ms.  Thread-safe.
+ */
+void	 clock_use_virtual(int64_t start_ms);
+void	 clock_advance_ms(int64_t);
+bool	 clock_is_virtual(void);
 /* "2026-02-12T10:00:00Z" */
 const char *time_iso8601(int64_t ms, char *, size_t);
 const char *age_fmt(int64_t ms, char *, size_t);	/* "3h12m" */
