@@ -104,6 +104,7 @@ void	 ledger_inst_copy(struct ledger_inst *, const struct ledger_inst *);
 void	 ledger_insts_free(struct ledger_inst *, size_t);
 void	 ledger_events_free(struct ledger_event *, size_t);
 const char *ledger_kind_name(enum ledger_kind);
+bool	 ledger_kind_parse(const char *, enum ledger_kind *);
 
 /* lock.c */
 /*
