@@ -398,14 +398,15 @@ finalize:
  */
 
 static int
-pragma_int(struct ledger *l, const char *sql, int *out, struct gr_err *e)
+pragma_int(struct ledger *l, const char *sql, const char *what, int *out,
+    struct gr_err *e)
 {
 	sqlite3_stmt	*st;
 
-	if (db_prepare(l, sql, &st, "read schema version", e) == -1)
+	if (db_prepare(l, sql, &st, what, e) == -1)
 		return -1;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		db_fail(l, "read schema version", e);
+		db_fail(l, what, e);
 		goto finalize;
 	}
 	*out = sqlite3_column_int(st, 0);
@@ -424,8 +425,6 @@ db_setup(struct ledger *l, struct gr_err *e)
 	sqlite3_stmt	*st;
 	const char	*mode;
 
-	if (sqlite3_busy_timeout(l->db, LEDGER_BUSY_MS) != SQLITE_OK)
-		return db_fail(l, "set busy timeout", e);
 	if (db_prepare(l, "PRAGMA journal_mode = WAL", &st, "set up", e) ==
 	    -1)
 		return -1;
@@ -499,7 +498,8 @@ migrate(struct ledger *l, struct gr_err *e)
 		m = &migrations[i];
 		if (tx_begin(l, e) == -1)
 			return -1;
-		if (pragma_int(l, "PRAGMA user_version", &v, e) == -1)
+		if (pragma_int(l, "PRAGMA user_version",
+		    "read schema version", &v, e) == -1)
 			goto rollback;
 		if (v >= m->version) {
 			if (tx_commit(l, e) == -1)
@@ -619,9 +619,13 @@ ledger_open(const char *state_dir, bool create, struct ledger **out,
 		db_fail(l, "open", e);
 		goto close_db;
 	}
-	if (db_setup(l, e) == -1)
+	if (sqlite3_busy_timeout(l->db, LEDGER_BUSY_MS) != SQLITE_OK) {
+		db_fail(l, "set busy timeout", e);
 		goto close_db;
-	if (pragma_int(l, "PRAGMA user_version", &v, e) == -1)
+	}
+	/* Look before setting anything: a refused file is left as it was. */
+	if (pragma_int(l, "PRAGMA user_version", "read schema version", &v,
+	    e) == -1)
 		goto close_db;
 	if (v > LEDGER_SCHEMA_VERSION) {
 		gr_err_set(e, GR_E_LEDGER, "ledger '%s': schema version %d is "
@@ -639,6 +643,8 @@ ledger_open(const char *state_dir, bool create, struct ledger **out,
 		    "apply' once to upgrade it");
 		goto close_db;
 	}
+	if (db_setup(l, e) == -1)
+		goto close_db;
 	if (v < LEDGER_SCHEMA_VERSION && migrate(l, e) == -1)
 		goto close_db;
 	if (meta_read(l, e) == -1)
@@ -1118,6 +1124,55 @@ finalize:
 	return -1;
 }
 
+/*
+ * This connection is set up as durability needs it.  synchronous and
+ * foreign_keys are per connection, so only we can see them.
+ */
+static int
+check_settings(struct ledger *l, struct gr_err *e)
+{
+	static const struct {
+		const char	*sql;
+		int		 want;
+		const char	*name;
+	} settings[] = {
+		{ "PRAGMA synchronous", 2, "synchronous is not FULL" },
+		{ "PRAGMA foreign_keys", 1, "foreign keys are off" },
+	};
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 v;
+
+	if (db_prepare(l, "PRAGMA journal_mode", &st, "check settings", e) ==
+	    -1)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_fail(l, "check settings", e);
+		goto finalize;
+	}
+	if (strcmp(col_cstr(st, 0), "wal") != 0) {
+		gr_err_set(e, GR_E_LEDGER, "ledger '%s': journal mode is '%s', "
+		    "not 'wal'", l->path, col_cstr(st, 0));
+		goto finalize;
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < nitems(settings); i++) {
+		if (pragma_int(l, settings[i].sql, "check settings", &v,
+		    e) == -1)
+			return -1;
+		if (v != settings[i].want) {
+			gr_err_set(e, GR_E_LEDGER, "ledger '%s': %s", l->path,
+			    settings[i].name);
+			return -1;
+		}
+	}
+	return 0;
+
+finalize:
+	sqlite3_finalize(st);
+	return -1;
+}
+
 /* Labels are gr-<ledger id>-<uid>; billing never ends before it starts. */
 static int
 check_rows(struct ledger *l, struct gr_err *e)
@@ -1215,8 +1270,8 @@ ledger_check(struct ledger *l, struct gr_err *e)
 	ledger_lock_mu(l);
 	if (db_exec(l, "BEGIN", "begin transaction", e) == -1)
 		goto unlock;
-	if (check_integrity(l, e) == -1 || check_rows(l, e) == -1 ||
-	    check_events(l, e) == -1)
+	if (check_integrity(l, e) == -1 || check_settings(l, e) == -1 ||
+	    check_rows(l, e) == -1 || check_events(l, e) == -1)
 		goto rollback;
 	if (tx_commit(l, e) == -1)
 		goto unlock;
