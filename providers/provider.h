@@ -204,6 +204,28 @@ extern const struct provider_ops local_provider_ops;	/* local.c */
 extern const struct provider_ops fake_provider_ops;	/* fake.c */
 
 /*
+ * local.c: the GPUs of this machine, as nvidia-smi reports them or the
+ * config declares them.  The parser is exported for tests.
+ */
+struct local_gpu {
+	int		 index;		/* nvidia-smi's index, what
+					   CUDA_VISIBLE_DEVICES names */
+	char		*uuid;		/* owned; NULL when declared */
+	char		*name;		/* owned; nvidia-smi's name, or the
+					   canonical one when declared */
+	const struct gpu_model *model;	/* NULL: not in the catalog */
+	int		 mem_mib;	/* memory.total; 0: unknown */
+};
+/*
+ * Parse the output of nvidia-smi --query-gpu=index,uuid,name,memory.total
+ * --format=csv,noheader,nounits (a header line, units and further columns
+ * are tolerated).  *gpus is owned by the caller: local_gpus_free.
+ */
+int	 local_parse_nvsmi(const char *csv, struct local_gpu **gpus,
+	    size_t *ngpus, struct gr_err *);
+void	 local_gpus_free(struct local_gpu *, size_t);
+
+/*
  * fake.c: knobs for tests and the deterministic simulation.  The fake is
  * in-process and deterministic; all time is clock_now_ms() (util.h), so a
  * virtual clock drives boots and billing.
@@ -236,5 +258,18 @@ void	 fake_add_foreign(struct provider *, const char *label,
 size_t	 fake_billing_count(struct provider *);
 money_t	 fake_billed_total(struct provider *);
 uint64_t fake_calls(struct provider *, enum prov_op);
+/*
+ * Added with fake.c: a terminated instance stays STOPPING, and billing,
+ * this long before it is gone (0, the default: gone at once).
+ */
+void	 fake_set_teardown_ms(struct provider *, int64_t);
+/*
+ * While set, terminations never finish: the instance stays STOPPING and
+ * billing (billing end never confirmed).  Clearing it lets the hung ones
+ * finish one teardown delay later.
+ */
+void	 fake_set_teardown_stuck(struct provider *, bool);
+/* What one instance has been billed so far (0: unknown id). */
+money_t	 fake_instance_billed(struct provider *, const char *id);
 
 #endif /* GR_PROVIDER_H */
