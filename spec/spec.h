@@ -100,6 +100,11 @@ const struct fleet_spec *spec_fleet(const struct spec *, const char *);
 const struct group_spec *spec_group(const struct fleet_spec *, const char *);
 /* True if file (absolute) lies under one of the spec's roots. */
 bool	 spec_covers_file(const struct spec *, const char *file);
+/*
+ * True if key is a group key whose change forces a replacement (the
+ * field table's forces-replace column), so that a plan can say why.
+ */
+bool	 spec_key_forces_replace(const char *key);
 
 /* hash.c */
 /*
