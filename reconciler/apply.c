@@ -1,0 +1,303 @@
+/*
+ * apply.c: converge.  Repeats level-triggered passes (observe, plan,
+ * execute) until the fleet matches its files, nothing is left that can
+ * be done, or the timeouts of DESIGN.md section 5 run out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reconciler.h"
+
+struct apply_tally {
+	size_t	 passes;
+	size_t	 spawned;
+	size_t	 terminated;
+	size_t	 mutating_calls;
+};
+
+static bool
+confirm(const struct plan *p)
+{
+	char	 line[64];
+	FILE	*tty;
+
+	plan_print(p, stdout);
+	fflush(stdout);
+	tty = fopen("/dev/tty", "r+");
+	if (tty == NULL)
+		return false;
+	fprintf(tty, "Apply %zu change%s? [y/N] ", p->nchanges,
+	    p->nchanges == 1 ? "" : "s");
+	fflush(tty);
+	if (fgets(line, sizeof(line), tty) == NULL)
+		line[0] = '\0';
+	fclose(tty);
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+/* The longest spinup + teardown of the providers in use, plus slack. */
+static int64_t
+default_deadline(struct ctx *c, const struct observation *o)
+{
+	int64_t	 spin = 0, tear = 0;
+	size_t	 i;
+
+	for (i = 0; i < o->nprovs; i++) {
+		const struct provider_timeouts *t =
+		    &config_provider(c->cfg, o->provs[i].name)->timeouts;
+
+		if (t->spinup_ms > spin)
+			spin = t->spinup_ms;
+		if (t->teardown_ms > tear)
+			tear = t->teardown_ms;
+	}
+	if (spin == 0) {
+		struct provider_timeouts t;
+
+		provider_timeouts_default(&t);
+		spin = t.spinup_ms;
+		tear = t.teardown_ms;
+	}
+	return spin + tear + 30 * 1000;
+}
+
+/* Why the pass cannot make progress on its blocked slots. */
+static enum gr_code
+blocked_code(struct ctx *c, const struct plan *p, char *why, size_t len)
+{
+	struct run_state	*rs = c->run;
+	size_t			 i;
+
+	why[0] = '\0';
+	for (i = 0; i < rs->nblocked; i++) {
+		snprintf(why, len, "provider '%s': %s", rs->blocked[i].key,
+		    rs->blocked[i].value);
+		return rs->blocked_code[i];
+	}
+	for (i = 0; i < rs->nslots; i++) {
+		if (rs->slots[i].given_up) {
+			snprintf(why, len, "%s", rs->slots[i].last.msg);
+			return rs->slots[i].last.code;
+		}
+	}
+	for (i = 0; i < p->n; i++) {
+		if (p->v[i].kind == ACT_BLOCKED) {
+			snprintf(why, len, "%s", p->v[i].reason);
+			return strstr(p->v[i].reason, "budget") != NULL ?
+			    GR_E_BUDGET : GR_E_CAPACITY;
+		}
+	}
+	return GR_OK;
+}
+
+static void
+report_pending(const struct plan *p, int64_t now)
+{
+	char	 age[32];
+	size_t	 i;
+
+	for (i = 0; i < p->n; i++) {
+		const struct action	*a = &p->v[i];
+		char			*addr;
+
+		if (a->kind != ACT_WAIT || a->uid == 0)
+			continue;
+		addr = action_address(a);
+		log_info("%s: still waiting on %s: %s (%s)", addr, a->provider,
+		    a->reason, age_fmt(now, age, sizeof(age)));
+		free(addr);
+	}
+}
+
+static void
+print_summary(struct ctx *c, const struct apply_tally *t, bool converged,
+    enum gr_code code, const char *why, int64_t ms)
+{
+	struct ledger_inst	*rows = NULL;
+	struct gr_err		 e;
+	size_t			 n = 0, i, running = 0, pending = 0,
+				 stopping = 0;
+
+	if (ledger_list(c->ledger, false, &rows, &n, &e) == 0) {
+		for (i = 0; i < n; i++) {
+			if (rows[i].state == INST_RUNNING)
+				running++;
+			else if (rows[i].state == INST_STOPPING)
+				stopping++;
+			else
+				pending++;
+		}
+		ledger_insts_free(rows, n);
+	}
+	if (c->opts->json) {
+		printf("{\"converged\": %s, \"passes\": %zu, \"spawned\": %zu, "
+		    "\"terminated\": %zu, \"mutating_calls\": %zu, "
+		    "\"running\": %zu, \"pending\": %zu, \"stopping\": %zu, "
+		    "\"seconds\": %.1f, \"error\": ", converged ? "true" :
+		    "false", t->passes, t->spawned, t->terminated,
+		    t->mutating_calls, running, pending, stopping,
+		    (double)ms / 1000.0);
+		if (code == GR_OK)
+			printf("null}\n");
+		else {
+			printf("{\"code\": \"%s\", \"message\": \"",
+			    gr_code_name(code));
+			for (const char *s = why; *s != '\0'; s++) {
+				if (*s == '"' || *s == '\\')
+					putchar('\\');
+				if ((unsigned char)*s >= 0x20)
+					putchar(*s);
+			}
+			printf("\"}}\n");
+		}
+		return;
+	}
+	printf("%s after %zu pass%s in %.1fs: %zu spawned, %zu terminated; "
+	    "now %zu running, %zu pending, %zu stopping\n",
+	    converged ? "converged" : "not converged", t->passes,
+	    t->passes == 1 ? "" : "es", (double)ms / 1000.0, t->spawned,
+	    t->terminated, running, pending, stopping);
+}
+
+int
+apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
+{
+	struct run_state	 rs;
+	struct apply_tally	 tally;
+	struct observation	 o;
+	struct plan		 p;
+	struct exec_result	 res;
+	int64_t			 start = clock_now_ms(), deadline = 0;
+	int64_t			 last_report;
+	enum gr_code		 code = GR_OK;
+	char			 why[1024] = "";
+	bool			 converged = false, first = true;
+	size_t			 i, waiting, blocked;
+
+	memset(&tally, 0, sizeof(tally));
+	run_state_init(&rs, (uint64_t)start ^ (uint64_t)getpid());
+	c->run = &rs;
+	last_report = start;
+	for (;;) {
+		if (observe(c, &o, e) == -1) {
+			code = e->code;
+			snprintf(why, sizeof(why), "%s", e->msg);
+			break;
+		}
+		if (deadline == 0)
+			deadline = start + (ao->deadline_ms > 0 ?
+			    ao->deadline_ms : default_deadline(c, &o));
+		plan_build(c, &o, &p, e);
+		tally.passes++;
+		if (first && ao->interactive && p.nchanges > 0 && !confirm(&p)) {
+			plan_release(&p);
+			observation_release(&o);
+			gr_err_set(e, GR_E_USAGE, "apply cancelled; nothing was "
+			    "changed");
+			c->run = NULL;
+			run_state_release(&rs);
+			return -1;
+		}
+		first = false;
+		for (i = 0; i < p.nwarnings; i++)
+			log_warnx("%s", p.warnings[i]);
+		waiting = blocked = 0;
+		for (i = 0; i < p.n; i++) {
+			if (p.v[i].kind == ACT_WAIT)
+				waiting++;
+			else if (p.v[i].kind == ACT_BLOCKED)
+				blocked++;
+			else if (p.v[i].kind == ACT_SPAWN ||
+			    p.v[i].kind == ACT_REPLACE)
+				tally.spawned++;
+			if (p.v[i].kind == ACT_TERMINATE ||
+			    p.v[i].kind == ACT_ORPHAN ||
+			    p.v[i].kind == ACT_REPLACE ||
+			    (p.v[i].kind == ACT_SYNC &&
+			    p.v[i].to == INST_TERMINATED &&
+			    p.v[i].billing_end))
+				tally.terminated++;
+		}
+		(void)exec_plan(c, &p, &res);
+		tally.mutating_calls += res.mutating_calls;
+		if (res.failed > 0 && res.worst != GR_OK) {
+			code = res.worst;
+		}
+		if (p.nchanges == 0 && waiting == 0) {
+			/* nothing left that this run can do */
+			if (blocked == 0 && res.failed == 0) {
+				converged = true;
+				code = GR_OK;
+			} else {
+				enum gr_code bc = blocked_code(c, &p, why,
+				    sizeof(why));
+
+				if (bc != GR_OK)
+					code = bc;
+				else if (code == GR_OK)
+					code = GR_E_INTERNAL;
+			}
+			plan_release(&p);
+			observation_release(&o);
+			break;
+		}
+		if (clock_now_ms() >= deadline) {
+			bool	 stopping = false;
+
+			for (i = 0; i < p.n; i++)
+				if (p.v[i].kind == ACT_WAIT &&
+				    strstr(p.v[i].reason, "terminating") !=
+				    NULL)
+					stopping = true;
+			if (stopping) {
+				fprintf(stderr, "Could not confirm billing "
+				    "stopped. Check your provider "
+				    "dashboard.\n");
+				code = GR_E_UNCONFIRMED;
+				snprintf(why, sizeof(why), "termination not "
+				    "confirmed before the teardown timeout; "
+				    "the next run checks again");
+			} else {
+				code = GR_E_TIMEOUT;
+				snprintf(why, sizeof(why), "not converged "
+				    "within the spinup and teardown timeouts");
+			}
+			plan_release(&p);
+			observation_release(&o);
+			break;
+		}
+		if (p.nchanges == 0 || res.done == 0) {
+			int64_t	 now = clock_now_ms();
+			const struct provider_timeouts *t =
+			    &config_provider(c->cfg, "")->timeouts;
+
+			if (now - last_report >= t->pending_report_ms) {
+				report_pending(&p, now - start);
+				last_report = now;
+			}
+			clock_sleep_ms(c->cfg->poll_ms);
+		}
+		plan_release(&p);
+		observation_release(&o);
+	}
+	if (code != GR_OK && why[0] == '\0') {
+		/* the last failure explains it */
+		for (i = 0; i < rs.nslots; i++)
+			if (rs.slots[i].last.code != GR_OK)
+				snprintf(why, sizeof(why), "%s",
+				    rs.slots[i].last.msg);
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s", gr_code_name(code));
+	}
+	print_summary(c, &tally, converged, code, why,
+	    clock_now_ms() - start);
+	c->run = NULL;
+	run_state_release(&rs);
+	if (code != GR_OK) {
+		gr_err_set(e, code, "apply: %s", why);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,759 @@
+/*
+ * exec.c: carry out a plan.  Ledger-only actions (record, adopt) first,
+ * then every provider call in parallel on a small pool of threads.
+ *
+ * Money rules kept here:
+ * - a spawn intent is committed to the ledger before the provider call,
+ *   with the owner label the instance will carry;
+ * - a termination is marked STOPPING before the call, and is TERMINATED
+ *   only once get() shows the instance gone (billing end confirmed);
+ * - a spawn whose reply was lost is never retried here: the row stays
+ *   IDLE and the next pass searches the provider's list for its label;
+ * - the billed price is checked against the group's max right after the
+ *   spawn; an instance above it is terminated at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler.h"
+
+#define MAX_RATE_WAITS		5	/* rate limits per call, not attempts */
+#define MAX_TRANSIENT_TRIES	3	/* tries of an idempotent call */
+#define MAX_OFFERS_TRIED	3	/* offers per provider per spawn */
+
+struct job {
+	struct ctx		*c;
+	const struct action	*a;
+	int			 rc;
+	struct gr_err		 err;
+	bool			 mutated;	/* a mutating call was made */
+	bool			 replaced_old;	/* replace: old one is gone */
+};
+
+struct pool {
+	struct job	*jobs;
+	size_t		 njobs;
+	size_t		 next;
+	pthread_mutex_t	 mtx;
+};
+
+static void
+row_apply_seen(struct ledger_inst *r, const struct instance *in, int64_t now)
+{
+	if (in->id != NULL && r->provider_id == NULL)
+		r->provider_id = xstrdup(in->id);
+	if (in->state != INST_TERMINATED)
+		r->state = in->state;
+	if (in->billing) {
+		if (r->billing_start_ms == 0)
+			r->billing_start_ms = now;
+		if (in->price > 0 || r->price == 0)
+			r->price = in->price;
+	}
+	if (in->region != NULL) {
+		free(r->region);
+		r->region = xstrdup(in->region);
+	}
+	if (in->ssh_host != NULL) {
+		free(r->ssh_host);
+		r->ssh_host = xstrdup(in->ssh_host);
+		r->ssh_port = in->ssh_port;
+	}
+	if (in->ssh_user != NULL) {
+		free(r->ssh_user);
+		r->ssh_user = xstrdup(in->ssh_user);
+	}
+}
+
+static void
+row_set_error(struct ledger_inst *r, const struct gr_err *e)
+{
+	char	 msg[1024];
+
+	free(r->last_error);
+	r->last_error = e != NULL ? xstrdup(gr_err_str(e, msg, sizeof(msg))) :
+	    NULL;
+}
+
+static bool
+worse(enum gr_code a, enum gr_code b)
+{
+	/* a non-retryable error decides the exit over a retryable one */
+	if (b == GR_OK)
+		return a != GR_OK;
+	return !gr_code_retryable(a) && gr_code_retryable(b);
+}
+
+/* Ledger-only: record what a provider said (no provider call). */
+static int
+exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
+{
+	struct ledger_inst	 r;
+	int64_t			 now = clock_now_ms();
+	const char		*kind;
+	int			 rc;
+
+	memset(&r, 0, sizeof(r));
+	if (ledger_get(c->ledger, a->uid, &r, e) == -1)
+		return -1;
+	if (a->has_seen)
+		row_apply_seen(&r, &a->seen, now);
+	if (a->to == INST_TERMINATED) {
+		r.state = INST_TERMINATED;
+		if (a->billing_end || r.billing_start_ms > 0)
+			r.billing_end_ms = now;
+		kind = r.provider_id == NULL ? "spawn-lost" :
+		    a->billing_end ? "terminated" : "vanished";
+		if (strstr(a->reason, "vanished") != NULL)
+			kind = "vanished";
+	} else {
+		r.state = a->to;
+		kind = a->kind == ACT_ADOPT ? "adopted" :
+		    inst_state_name(a->to);
+	}
+	rc = ledger_update(c->ledger, &r, kind, a->reason, e);
+	if (rc == 0 && (a->to == INST_TERMINATED || a->kind == ACT_ADOPT ||
+	    a->to == INST_RUNNING))
+		log_info("%s/%s/%d: %s (%s)", r.fleet, r.group, r.slot,
+		    a->kind == ACT_ADOPT ? "adopted" :
+		    inst_state_name(r.state), a->reason);
+	ledger_inst_release(&r);
+	return rc;
+}
+
+/*
+ * Call an idempotent operation with the taxonomy's retry rules: rate
+ * limits wait (Retry-After, clamped) and do not count; transient errors
+ * are retried a bounded number of times with backoff.
+ */
+static int
+call_terminate(struct ctx *c, struct provider *p, const char *id,
+    struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		if (provider_terminate(p, id, e) == 0)
+			return 0;
+		if (e->code == GR_E_RATE_LIMIT && waits < MAX_RATE_WAITS) {
+			clock_sleep_ms(run_rate_wait_ms(c->run, e, ++waits));
+			continue;
+		}
+		if (gr_code_retryable(e->code) && e->code != GR_E_CAPACITY &&
+		    ++tries < MAX_TRANSIENT_TRIES) {
+			clock_sleep_ms(run_backoff_ms(c->run, tries));
+			continue;
+		}
+		return -1;
+	}
+}
+
+/* get() with the same rules; NOT_FOUND is an answer, not a failure. */
+static int
+call_get(struct ctx *c, struct provider *p, const char *id,
+    struct instance *in, struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		instance_release(in);
+		if (provider_get(p, id, in, e) == 0)
+			return 0;
+		if (e->code == GR_E_NOT_FOUND ||
+		    e->code == GR_E_SPOT_INTERRUPTED)
+			return -1;
+		if (e->code == GR_E_RATE_LIMIT && waits < MAX_RATE_WAITS) {
+			clock_sleep_ms(run_rate_wait_ms(c->run, e, ++waits));
+			continue;
+		}
+		if (gr_code_retryable(e->code) && ++tries < MAX_TRANSIENT_TRIES) {
+			clock_sleep_ms(run_backoff_ms(c->run, tries));
+			continue;
+		}
+		return -1;
+	}
+}
+
+/*
+ * Terminate the instance of row r: STOPPING first (the intent), then the
+ * call, then confirmation.  Returns 0 when the call was accepted (the row
+ * is TERMINATED if the end of billing is confirmed, else still STOPPING
+ * for the next pass), -1 on failure (the row stays STOPPING).
+ */
+static int
+terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
+    bool *gone, struct gr_err *e)
+{
+	struct provider	*p;
+	struct instance	 in;
+	struct gr_err	 ge;
+	char		 addr[256];
+
+	*gone = false;
+	snprintf(addr, sizeof(addr), "%s/%s/%d", r->fleet ? r->fleet : "-",
+	    r->group ? r->group : "-", r->slot);
+	if (ctx_provider(c, r->provider, &p, e) == -1)
+		return -1;
+	if (r->provider_id == NULL) {
+		gr_err_set(e, GR_E_INTERNAL, "terminate '%s': no provider id "
+		    "recorded", addr);
+		return -1;
+	}
+	r->state = INST_STOPPING;
+	row_set_error(r, NULL);
+	if (ledger_update(c->ledger, r, "terminate-intent", reason, e) == -1)
+		return -1;
+	log_info("%s: terminating %s on %s (%s)", addr, r->provider_id,
+	    r->provider, reason);
+	if (call_terminate(c, p, r->provider_id, e) == -1) {
+		gr_err_prefix(e, "terminate '%s' (%s on %s)", addr,
+		    r->provider_id, r->provider);
+		row_set_error(r, e);
+		(void)ledger_update(c->ledger, r, "terminate-failed", e->msg,
+		    &ge);
+		return -1;
+	}
+	memset(&in, 0, sizeof(in));
+	if (call_get(c, p, r->provider_id, &in, &ge) == -1) {
+		if (ge.code != GR_E_NOT_FOUND &&
+		    ge.code != GR_E_SPOT_INTERRUPTED) {
+			/* cannot tell yet: the next pass checks again */
+			instance_release(&in);
+			return 0;
+		}
+	} else if (in.state != INST_TERMINATED) {
+		instance_release(&in);
+		return 0;
+	}
+	instance_release(&in);
+	r->state = INST_TERMINATED;
+	r->billing_end_ms = clock_now_ms();
+	if (ledger_update(c->ledger, r, "terminated", "billing end confirmed",
+	    e) == -1)
+		return -1;
+	log_info("%s: terminated %s on %s; billing end confirmed", addr,
+	    r->provider_id, r->provider);
+	*gone = true;
+	return 0;
+}
+
+/* Count a failed termination against its instance (see diff.c). */
+static void
+note_terminate_failure(struct ctx *c, const struct action *a,
+    const struct gr_err *e)
+{
+	struct slot_state	*ss;
+	char			*key;
+
+	if (c->run == NULL || a->provider_id == NULL)
+		return;
+	key = xasprintf("terminate:%s/%s", a->provider, a->provider_id);
+	pthread_mutex_lock(&c->run->mtx);
+	ss = run_slot(c->run, key);
+	ss->attempts++;
+	gr_err_copy(&ss->last, e);
+	ss->next_try_ms = clock_now_ms() + run_backoff_ms(c->run,
+	    ss->attempts);
+	ss->given_up = ss->attempts >= c->run->max_attempts ||
+	    !gr_code_retryable(e->code);
+	pthread_mutex_unlock(&c->run->mtx);
+	free(key);
+}
+
+static int
+exec_terminate(struct job *j)
+{
+	struct ctx		*c = j->c;
+	const struct action	*a = j->a;
+	struct ledger_inst	 r;
+	bool			 gone;
+	int			 rc;
+
+	memset(&r, 0, sizeof(r));
+	if (a->uid == 0 || ledger_get(c->ledger, a->uid, &r, &j->err) == -1) {
+		/* an orphan without a row: terminate and confirm only */
+		struct provider	*p;
+		struct instance	 in;
+		struct gr_err	 ge;
+
+		ledger_inst_release(&r);
+		gr_err_clear(&j->err);
+		if (ctx_provider(c, a->provider, &p, &j->err) == -1)
+			return -1;
+		log_info("%s/%s: terminating orphan (%s)", a->provider,
+		    a->provider_id, a->reason);
+		j->mutated = true;
+		if (call_terminate(c, p, a->provider_id, &j->err) == -1)
+			return -1;
+		memset(&in, 0, sizeof(in));
+		if (call_get(c, p, a->provider_id, &in, &ge) == 0 &&
+		    in.state != INST_TERMINATED)
+			log_warnx("%s/%s: orphan termination not confirmed yet",
+			    a->provider, a->provider_id);
+		instance_release(&in);
+		return 0;
+	}
+	if (r.provider_id == NULL && a->provider_id != NULL)
+		r.provider_id = xstrdup(a->provider_id);
+	j->mutated = true;
+	rc = terminate_row(c, &r, a->reason, &gone, &j->err);
+	if (rc == 0 && a->counts_failure && c->run != NULL) {
+		struct slot_state	*ss;
+		char			*addr = action_address(a);
+
+		pthread_mutex_lock(&c->run->mtx);
+		ss = run_slot(c->run, addr);
+		ss->attempts++;
+		gr_err_set(&ss->last, GR_E_TIMEOUT, "%s", a->reason);
+		ss->given_up = ss->attempts >= c->run->max_attempts;
+		pthread_mutex_unlock(&c->run->mtx);
+		free(addr);
+	}
+	ledger_inst_release(&r);
+	return rc;
+}
+
+static bool
+region_allowed(const struct group_spec *gs, const char *region)
+{
+	size_t	 i;
+
+	if (gs->nregions == 0)
+		return true;
+	if (region == NULL)
+		return false;
+	for (i = 0; i < gs->nregions; i++)
+		if (strcmp(gs->regions[i], region) == 0 ||
+		    str_has_prefix(region, gs->regions[i]))
+			return true;
+	return false;
+}
+
+/* One spawn call with rate-limit waits and transient retries. */
+static int
+spawn_call(struct ctx *c, struct provider *p, const struct spawn_req *req,
+    struct instance *out, struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		instance_release(out);
+		if (provider_spawn(p, req, out, e) == 0)
+			return 0;
+		if (e->outcome_unknown)
+			return -1;	/* never retried before a list */
+		if (e->code == GR_E_RATE_LIMIT && waits < MAX_RATE_WAITS) {
+			clock_sleep_ms(run_rate_wait_ms(c->run, e, ++waits));
+			continue;
+		}
+		if (e->code == GR_E_TRANSIENT && ++tries < MAX_TRANSIENT_TRIES) {
+			clock_sleep_ms(run_backoff_ms(c->run, tries));
+			continue;
+		}
+		return -1;
+	}
+}
+
+enum spawn_outcome {
+	SPAWN_OK,
+	SPAWN_NEXT_PROVIDER,	/* this provider cannot; try the next */
+	SPAWN_STOP,		/* stop trying this slot this pass */
+	SPAWN_UNKNOWN,		/* reply lost: wait for the next list */
+};
+
+/* Try one provider: its offers, cheapest first. */
+static enum spawn_outcome
+spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
+    struct instance *out)
+{
+	struct ctx		*c = j->c;
+	const struct action	*a = j->a;
+	const struct group_spec	*gs = a->gs;
+	struct provider		*p;
+	struct offer_list	 ol = { NULL, 0 };
+	struct spawn_req	 req;
+	struct gr_err		*e = &j->err;
+	char			 m[32], addr[256];
+	size_t			 i, tried = 0;
+	int			 waits = 0;
+	bool			 have_offers;
+
+	snprintf(addr, sizeof(addr), "%s/%s/%d", a->fleet, a->group, a->slot);
+	if (ctx_provider(c, pname, &p, e) == -1)
+		return SPAWN_NEXT_PROVIDER;
+	for (;;) {
+		if (provider_offers(p, &gs->gpu, &ol, e) == 0)
+			break;
+		if (e->code == GR_E_RATE_LIMIT && waits++ < MAX_RATE_WAITS) {
+			clock_sleep_ms(run_rate_wait_ms(c->run, e, waits));
+			continue;
+		}
+		break;
+	}
+	have_offers = e->code == GR_OK;
+	if (!have_offers && e->code != GR_E_UNSUPPORTED) {
+		offer_list_release(&ol);
+		goto classify;
+	}
+	memset(&req, 0, sizeof(req));
+	req.label = r->label;
+	req.address = addr;
+	req.gpu = &gs->gpu;
+	req.max_price = gs->max_price;
+	req.disk_gb = gs->disk_gb;
+	req.image = gs->image;
+	req.regions = (const char *const *)gs->regions;
+	req.nregions = gs->nregions;
+	req.spot = gs->spot;
+	req.bootstrap = gs->bootstrap;
+	req.bootstrap_len = gs->bootstrap_len;
+	req.env = gs->env;
+	req.nenv = gs->nenv;
+	gr_err_clear(e);
+	for (i = 0; !have_offers || i < ol.n; i++) {
+		const struct offer *o = have_offers ? &ol.v[i] : NULL;
+
+		if (o != NULL && (o->price > gs->max_price || o->available <= 0 ||
+		    !region_allowed(gs, o->region) ||
+		    run_miss_active(c->run, pname, gs->gpu.type, o->region)))
+			continue;
+		if (tried++ == MAX_OFFERS_TRIED)
+			break;
+		req.offer = o;
+		j->mutated = true;
+		if (spawn_call(c, p, &req, out, e) == 0) {
+			offer_list_release(&ol);
+			return SPAWN_OK;
+		}
+		if (e->outcome_unknown) {
+			offer_list_release(&ol);
+			return SPAWN_UNKNOWN;
+		}
+		if (e->code == GR_E_CAPACITY ||
+		    e->code == GR_E_SPOT_INTERRUPTED) {
+			if (c->run != NULL)
+				run_miss_add(c->run, pname, gs->gpu.type,
+				    o != NULL ? o->region : NULL);
+			if (!have_offers)
+				break;
+			continue;	/* the next offer */
+		}
+		if (e->code == GR_E_NOT_FOUND && o != NULL)
+			continue;	/* the offer went stale */
+		break;
+	}
+	offer_list_release(&ol);
+	if (tried == 0 && e->code == GR_OK) {
+		gr_err_set(e, GR_E_CAPACITY, "spawn '%s' on %s: no %s offer "
+		    "under $%s/h%s", addr, pname, gs->gpu.type,
+		    money_fmt(gs->max_price, m, sizeof(m)),
+		    gs->nregions > 0 ? " in the group's regions" : "");
+		gr_err_hint(e, "raise max_price_per_hour, widen regions or "
+		    "add a provider");
+		if (c->run != NULL)
+			run_miss_add(c->run, pname, gs->gpu.type, NULL);
+	}
+classify:
+	switch (e->code) {
+	case GR_E_AUTH:
+	case GR_E_QUOTA_EXCEEDED:
+		if (c->run != NULL)
+			run_block(c->run, pname, e->code, e->msg);
+		return SPAWN_NEXT_PROVIDER;
+	case GR_E_INVALID_SPEC:
+		if (c->run != NULL)
+			run_fail_group(c->run, a->fleet, a->group, e->msg);
+		return SPAWN_STOP;
+	default:
+		return SPAWN_NEXT_PROVIDER;
+	}
+}
+
+static int
+exec_spawn(struct job *j)
+{
+	struct ctx		*c = j->c;
+	const struct action	*a = j->a;
+	const struct group_spec	*gs = a->gs;
+	struct ledger_inst	 r;
+	struct instance		 in;
+	struct gr_err		 ge;
+	enum spawn_outcome	 out = SPAWN_NEXT_PROVIDER;
+	char			 m1[32], m2[32], sha[65];
+	char			*addr = action_address(a);
+	size_t			 i;
+	int			 rc = -1;
+	bool			 gone, rate_only;
+
+	memset(&r, 0, sizeof(r));
+	memset(&in, 0, sizeof(in));
+	r.kind = LEDGER_KIND_FLEET;
+	r.fleet = xstrdup(a->fleet);
+	r.group = xstrdup(a->group);
+	r.slot = a->slot;
+	r.provider = xstrdup(a->provider);
+	r.state = INST_IDLE;
+	r.spec_hash = xstrdup(gs->hash);
+	r.spec_file = xstrdup(a->fs->file);
+	r.gpu = xstrdup(gs->gpu.type);
+	r.gpu_count = gs->gpu.count;
+	r.max_price = gs->max_price;
+	if (gs->bootstrap != NULL) {
+		sha256_hex(gs->bootstrap, gs->bootstrap_len, sha);
+		r.bootstrap_sha256 = xstrdup(sha);
+	}
+	if (ledger_intent_spawn(c->ledger, &r, &j->err) == -1)
+		goto out;
+	for (i = 0; i < gs->nproviders; i++) {
+		const char *pname = gs->providers[i];
+
+		if (run_blocked(c->run, pname) != NULL)
+			continue;
+		if (strcmp(r.provider, pname) != 0) {
+			free(r.provider);
+			r.provider = xstrdup(pname);
+			if (ledger_update(c->ledger, &r, "failover", pname,
+			    &ge) == -1) {
+				gr_err_copy(&j->err, &ge);
+				goto out;
+			}
+		}
+		log_info("%s: spawning %s on %s (%s)", addr, gs->gpu.type,
+		    pname, a->reason);
+		out = spawn_on(j, &r, pname, &in);
+		if (out != SPAWN_NEXT_PROVIDER)
+			break;
+		log_info("%s: %s: %s", addr, pname, j->err.msg);
+	}
+	switch (out) {
+	case SPAWN_OK:
+		break;
+	case SPAWN_UNKNOWN:
+		/* the row stays IDLE: the next pass lists and searches */
+		row_set_error(&r, &j->err);
+		(void)ledger_update(c->ledger, &r, "spawn-unknown",
+		    "reply lost; will search the provider for the label", &ge);
+		log_warnx("%s: spawn on %s may or may not have happened (%s); "
+		    "the next pass looks for label %s before anything else",
+		    addr, r.provider, j->err.msg, r.label);
+		goto out;
+	default:
+		if (j->err.code == GR_OK)
+			gr_err_set(&j->err, GR_E_CAPACITY, "spawn '%s': no "
+			    "usable provider", addr);
+		rate_only = j->err.code == GR_E_RATE_LIMIT;
+		r.state = INST_TERMINATED;
+		row_set_error(&r, &j->err);
+		(void)ledger_update(c->ledger, &r, "spawn-failed", j->err.msg,
+		    &ge);
+		if (c->run != NULL && !rate_only) {
+			struct slot_state *ss;
+
+			pthread_mutex_lock(&c->run->mtx);
+			ss = run_slot(c->run, addr);
+			ss->attempts++;
+			gr_err_copy(&ss->last, &j->err);
+			ss->next_try_ms = clock_now_ms() +
+			    run_backoff_ms(c->run, ss->attempts);
+			ss->given_up = ss->attempts >= c->run->max_attempts ||
+			    !gr_code_retryable(j->err.code);
+			pthread_mutex_unlock(&c->run->mtx);
+		}
+		goto out;
+	}
+
+	/* Spawned: record it before anything else. */
+	row_apply_seen(&r, &in, clock_now_ms());
+	if (r.state == INST_IDLE)
+		r.state = INST_PENDING;
+	if (ledger_update(c->ledger, &r, "spawned", in.status, &j->err) == -1)
+		goto out;
+	log_info("%s: %s on %s as %s at $%s/h", addr, inst_state_name(r.state),
+	    r.provider, r.provider_id, money_fmt(in.price, m1, sizeof(m1)));
+	if (in.price > gs->max_price) {
+		char	*why = xasprintf("billed $%s/h, above the group's max "
+		    "$%s/h", money_fmt(in.price, m1, sizeof(m1)),
+		    money_fmt(gs->max_price, m2, sizeof(m2)));
+
+		log_warnx("%s: %s; terminating it", addr, why);
+		(void)terminate_row(c, &r, why, &gone, &ge);
+		gr_err_set(&j->err, GR_E_INVALID_SPEC, "spawn '%s' on %s: %s",
+		    addr, r.provider, why);
+		free(why);
+		goto out;
+	}
+	rc = 0;
+out:
+	instance_release(&in);
+	ledger_inst_release(&r);
+	free(addr);
+	return rc;
+}
+
+static int
+exec_replace(struct job *j)
+{
+	struct ledger_inst	 r;
+	bool			 gone = false;
+	int			 rc;
+
+	memset(&r, 0, sizeof(r));
+	if (ledger_get(j->c->ledger, j->a->uid, &r, &j->err) == -1)
+		return -1;
+	if (r.provider_id == NULL && j->a->provider_id != NULL)
+		r.provider_id = xstrdup(j->a->provider_id);
+	j->mutated = true;
+	rc = terminate_row(j->c, &r, j->a->reason, &gone, &j->err);
+	ledger_inst_release(&r);
+	if (rc == -1 || !gone)
+		return rc;	/* the next pass spawns once it is gone */
+	j->replaced_old = true;
+	return exec_spawn(j);
+}
+
+static int
+exec_stop_start(struct job *j, bool stop)
+{
+	struct ctx		*c = j->c;
+	struct ledger_inst	 r;
+	struct provider		*p;
+	int			 rc;
+
+	memset(&r, 0, sizeof(r));
+	if (ledger_get(c->ledger, j->a->uid, &r, &j->err) == -1)
+		return -1;
+	rc = ctx_provider(c, r.provider, &p, &j->err);
+	if (rc == 0) {
+		j->mutated = true;
+		rc = stop ? provider_stop(p, r.provider_id, &j->err) :
+		    provider_start(p, r.provider_id, &j->err);
+	}
+	if (rc == 0) {
+		r.state = stop ? INST_STOPPED : INST_PENDING;
+		rc = ledger_update(c->ledger, &r, stop ? "stopped" : "started",
+		    j->a->reason, &j->err);
+	}
+	ledger_inst_release(&r);
+	return rc;
+}
+
+static void
+run_job(struct job *j)
+{
+	switch (j->a->kind) {
+	case ACT_SPAWN:
+		j->rc = exec_spawn(j);
+		break;
+	case ACT_REPLACE:
+		j->rc = exec_replace(j);
+		if (j->rc == -1 && j->err.code != GR_OK && !j->replaced_old)
+			note_terminate_failure(j->c, j->a, &j->err);
+		break;
+	case ACT_TERMINATE:
+	case ACT_ORPHAN:
+		j->rc = exec_terminate(j);
+		if (j->rc == -1)
+			note_terminate_failure(j->c, j->a, &j->err);
+		break;
+	case ACT_STOP:
+		j->rc = exec_stop_start(j, true);
+		break;
+	case ACT_START:
+		j->rc = exec_stop_start(j, false);
+		break;
+	default:
+		j->rc = 0;
+		break;
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct pool	*pl = arg;
+	size_t		 i;
+
+	for (;;) {
+		pthread_mutex_lock(&pl->mtx);
+		i = pl->next++;
+		pthread_mutex_unlock(&pl->mtx);
+		if (i >= pl->njobs)
+			return NULL;
+		run_job(&pl->jobs[i]);
+	}
+}
+
+int
+exec_plan(struct ctx *c, const struct plan *p, struct exec_result *res)
+{
+	struct pool	 pl;
+	pthread_t	*tids;
+	struct gr_err	 e;
+	size_t		 i, nthreads;
+	int		 par;
+
+	memset(res, 0, sizeof(*res));
+	/* Ledger-only actions first, in order. */
+	for (i = 0; i < p->n; i++) {
+		if (p->v[i].kind != ACT_SYNC && p->v[i].kind != ACT_ADOPT)
+			continue;
+		gr_err_clear(&e);
+		if (exec_record(c, &p->v[i], &e) == -1) {
+			res->failed++;
+			if (worse(e.code, res->worst))
+				res->worst = e.code;
+			log_warnx("%s", e.msg);
+		} else
+			res->done++;
+	}
+	memset(&pl, 0, sizeof(pl));
+	pthread_mutex_init(&pl.mtx, NULL);
+	pl.jobs = xcalloc(p->n + 1, sizeof(*pl.jobs));
+	for (i = 0; i < p->n; i++) {
+		if (!action_mutates(&p->v[i]))
+			continue;
+		pl.jobs[pl.njobs].c = c;
+		pl.jobs[pl.njobs].a = &p->v[i];
+		gr_err_clear(&pl.jobs[pl.njobs].err);
+		pl.njobs++;
+	}
+	par = c->opts != NULL && c->opts->parallel > 0 ? c->opts->parallel :
+	    c->cfg->parallel;
+	nthreads = pl.njobs < (size_t)par ? pl.njobs : (size_t)par;
+	tids = xcalloc(nthreads + 1, sizeof(*tids));
+	if (nthreads <= 1)
+		worker(&pl);
+	else {
+		for (i = 0; i < nthreads; i++)
+			if (pthread_create(&tids[i], NULL, worker, &pl) != 0)
+				fatal("pthread_create");
+		for (i = 0; i < nthreads; i++)
+			pthread_join(tids[i], NULL);
+	}
+	for (i = 0; i < pl.njobs; i++) {
+		struct job *j = &pl.jobs[i];
+
+		if (j->mutated)
+			res->mutating_calls++;
+		if (j->rc == 0) {
+			res->done++;
+			continue;
+		}
+		res->failed++;
+		if (worse(j->err.code, res->worst))
+			res->worst = j->err.code;
+		{
+			char	 msg[1024];
+			char	*addr = action_address(j->a);
+
+			log_warnx("%s: %s failed: %s", addr,
+			    action_kind_name(j->a->kind),
+			    gr_err_str(&j->err, msg, sizeof(msg)));
+			free(addr);
+		}
+	}
+	free(tids);
+	free(pl.jobs);
+	pthread_mutex_destroy(&pl.mtx);
+	return res->failed > 0 ? -1 : 0;
+}

@@ -1,0 +1,237 @@
+/*
+ * observe.c: one pass's view of the world.  Lists every provider that
+ * the spec or the ledger mentions (one list per provider per pass, in
+ * parallel), and sorts what it sees into the four buckets of DESIGN.md
+ * section 6: tracked and present, tracked and missing, ours by label but
+ * untracked, and foreign.  Read-only: plan uses it too.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler.h"
+
+static const char *const bucket_names[] = {
+	[BUCKET_PRESENT] = "present",
+	[BUCKET_MISSING] = "missing",
+	[BUCKET_UNKNOWN] = "unknown",
+	[BUCKET_UNTRACKED] = "untracked",
+	[BUCKET_FOREIGN] = "foreign",
+};
+
+const char *
+bucket_name(enum bucket b)
+{
+	return (size_t)b < nitems(bucket_names) ? bucket_names[b] : "?";
+}
+
+static void
+add_provider_name(struct observation *o, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < o->nprovs; i++)
+		if (strcmp(o->provs[i].name, name) == 0)
+			return;
+	o->provs = xreallocarray(o->provs, o->nprovs + 1, sizeof(*o->provs));
+	memset(&o->provs[o->nprovs], 0, sizeof(*o->provs));
+	o->provs[o->nprovs].name = xstrdup(name);
+	gr_err_clear(&o->provs[o->nprovs].err);
+	o->nprovs++;
+}
+
+const struct prov_obs *
+observation_provider(const struct observation *o, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < o->nprovs; i++)
+		if (strcmp(o->provs[i].name, name) == 0)
+			return &o->provs[i];
+	return NULL;
+}
+
+struct list_job {
+	struct ctx	*c;
+	struct prov_obs	*po;
+	pthread_t	 tid;
+};
+
+static void *
+list_one(void *arg)
+{
+	struct list_job	*j = arg;
+	struct prov_obs	*po = j->po;
+
+	if (ctx_provider(j->c, po->name, &po->p, &po->err) == -1)
+		return NULL;
+	if (provider_list(po->p, &po->list, &po->err) == 0)
+		po->ok = true;
+	return NULL;
+}
+
+/* List every provider at once: one list per provider per pass. */
+static void
+list_all(struct ctx *c, struct observation *o)
+{
+	struct list_job	*jobs;
+	size_t		 i;
+
+	jobs = xcalloc(o->nprovs, sizeof(*jobs));
+	for (i = 0; i < o->nprovs; i++) {
+		jobs[i].c = c;
+		jobs[i].po = &o->provs[i];
+		if (o->nprovs == 1 ||
+		    pthread_create(&jobs[i].tid, NULL, list_one, &jobs[i]) != 0)
+			list_one(&jobs[i]), jobs[i].tid = 0;
+	}
+	for (i = 0; i < o->nprovs; i++)
+		if (jobs[i].tid != 0)
+			pthread_join(jobs[i].tid, NULL);
+	free(jobs);
+}
+
+static const struct instance *
+find_by_label(const struct instance_list *l, const char *label)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].label != NULL && strcmp(l->v[i].label, label) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+/*
+ * A tracked instance that list does not show is checked once more with
+ * get before it is called missing: lists can lag.  Found ones are kept
+ * in po->list so that borrowed pointers stay valid.
+ */
+static void
+confirm_missing(struct prov_obs *po, struct tracked *t)
+{
+	struct instance	 in;
+	struct gr_err	 e;
+
+	memset(&in, 0, sizeof(in));
+	if (provider_get(po->p, t->row.provider_id, &in, &e) == -1) {
+		if (e.code != GR_E_NOT_FOUND && e.code != GR_E_UNSUPPORTED) {
+			/* cannot tell: treat like an unlisted provider */
+			t->bucket = BUCKET_UNKNOWN;
+			log_debug("%s/%s/%d: get %s failed: %s", t->row.fleet,
+			    t->row.group, t->row.slot, t->row.provider_id,
+			    e.msg);
+		}
+		instance_release(&in);
+		return;
+	}
+	*instance_list_add(&po->list) = in;
+}
+
+int
+observe(struct ctx *c, struct observation *o, struct gr_err *e)
+{
+	const char	*lid = c->ledger != NULL ? ledger_id(c->ledger) : "";
+	struct ledger_inst *rows = NULL;
+	size_t		 nrows = 0, i, j, g;
+	bool		*claimed;
+
+	memset(o, 0, sizeof(*o));
+	o->at_ms = clock_now_ms();
+	if (c->ledger != NULL &&
+	    ledger_list(c->ledger, false, &rows, &nrows, e) == -1)
+		return -1;
+	if (c->spec != NULL)
+		for (i = 0; i < c->spec->nfleets; i++)
+			for (g = 0; g < c->spec->fleets[i].ngroups; g++)
+				for (j = 0; j < c->spec->fleets[i].groups[g].
+				    nproviders; j++)
+					add_provider_name(o, c->spec->fleets[i].
+					    groups[g].providers[j]);
+	for (i = 0; i < nrows; i++)
+		if (rows[i].kind == LEDGER_KIND_FLEET)
+			add_provider_name(o, rows[i].provider);
+	list_all(c, o);
+
+	/* First pass: get()s may grow lists, so no pointers are kept yet. */
+	o->tracked = xcalloc(nrows, sizeof(*o->tracked));
+	o->ntracked = nrows;
+	for (i = 0; i < nrows; i++) {
+		struct tracked	*t = &o->tracked[i];
+		struct prov_obs	*po;
+
+		t->row = rows[i];	/* ownership moves */
+		po = (struct prov_obs *)observation_provider(o,
+		    t->row.provider);
+		if (po == NULL || !po->ok) {
+			t->bucket = BUCKET_UNKNOWN;
+			continue;
+		}
+		t->bucket = BUCKET_PRESENT;
+		if (t->row.provider_id != NULL &&
+		    instance_list_find(&po->list, t->row.provider_id) == NULL)
+			confirm_missing(po, t);
+	}
+	free(rows);
+
+	/* Second pass: bind each tracked row to what its provider shows. */
+	for (i = 0; i < o->nprovs; i++) {
+		struct prov_obs	*po = &o->provs[i];
+
+		if (!po->ok)
+			continue;
+		claimed = xcalloc(po->list.n + 1, sizeof(*claimed));
+		for (j = 0; j < o->ntracked; j++) {
+			struct tracked		*t = &o->tracked[j];
+			const struct instance	*in;
+
+			if (t->bucket == BUCKET_UNKNOWN ||
+			    strcmp(t->row.provider, po->name) != 0)
+				continue;
+			if (t->row.provider_id != NULL)
+				in = instance_list_find(&po->list,
+				    t->row.provider_id);
+			else	/* a spawn whose outcome we never learned */
+				in = find_by_label(&po->list, t->row.label);
+			t->seen = in;
+			t->bucket = in != NULL ? BUCKET_PRESENT :
+			    BUCKET_MISSING;
+			if (in != NULL)
+				claimed[in - po->list.v] = true;
+		}
+		for (j = 0; j < po->list.n; j++) {
+			const struct instance	*in = &po->list.v[j];
+			struct untracked	*u;
+			int64_t			 uid = 0;
+
+			if (claimed[j] || in->state == INST_TERMINATED)
+				continue;
+			o->untracked = xreallocarray(o->untracked,
+			    o->nuntracked + 1, sizeof(*o->untracked));
+			u = &o->untracked[o->nuntracked++];
+			u->seen = in;
+			u->provider = po->name;
+			u->ours = *lid != '\0' &&
+			    owner_label_parse(in->label, lid, &uid);
+			u->uid = u->ours ? uid : 0;
+		}
+		free(claimed);
+	}
+	return 0;
+}
+
+void
+observation_release(struct observation *o)
+{
+	size_t	 i;
+
+	for (i = 0; i < o->nprovs; i++) {
+		free(o->provs[i].name);
+		instance_list_release(&o->provs[i].list);
+	}
+	free(o->provs);
+	for (i = 0; i < o->ntracked; i++)
+		ledger_inst_release(&o->tracked[i].row);
+	free(o->tracked);
+	free(o->untracked);
+	memset(o, 0, sizeof(*o));
+}

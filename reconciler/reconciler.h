@@ -1,0 +1,297 @@
+/*
+ * reconciler.h: the core.  It reads the desired state (spec/), the
+ * observed state (providers/) and the tracked state (state/), decides a
+ * plan, and executes it.  Only this directory includes the other three.
+ */
+#ifndef GR_RECONCILER_H
+#define GR_RECONCILER_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "../util/util.h"
+#include "../spec/spec.h"
+#include "../providers/provider.h"
+#include "../state/state.h"
+
+/* config.c: $XDG_CONFIG_HOME/gpureconcile/config.yaml or --config. */
+struct provider_settings {
+	char		*name;		/* owned */
+	struct kv	*options;	/* owned; passed to the provider */
+	size_t		 noptions;
+	struct provider_timeouts timeouts;
+};
+
+struct config {
+	char		*path;		/* owned; NULL: no file was read */
+	char		*state_dir;	/* owned; NULL: use the default */
+	char		**fleet_paths;	/* owned; default -f */
+	size_t		 nfleet_paths;
+	money_t		 max_per_hour;	/* global cap; 0 with !has_budget */
+	bool		 has_budget;
+	int		 parallel;	/* provider calls at once; default 8 */
+	int64_t		 poll_ms;	/* between passes while waiting */
+	struct provider_settings *providers;	/* owned */
+	size_t		 nproviders;
+};
+
+int	 config_load(const char *path, bool must_exist, struct config **,
+	    struct gr_err *);
+void	 config_free(struct config *);
+/* The settings for a provider (defaults when the config names none). */
+const struct provider_settings *config_provider(const struct config *,
+	    const char *name);
+char	*config_default_path(void);
+char	*state_dir_default(void);
+
+/* What the user asked for on the command line. */
+struct options {
+	const char	*config_path;
+	const char	*state_dir;
+	const char	**fleet_paths;	/* borrowed from argv */
+	size_t		 nfleet_paths;
+	bool		 json;
+	bool		 yes;
+	bool		 detailed_exitcode;
+	bool		 all;
+	int		 verbose;
+	int		 parallel;	/* 0: config */
+};
+
+/*
+ * run.c: what one apply run remembers between its passes: providers that
+ * refused us (AUTH, QUOTA), groups the provider called invalid, recent
+ * capacity misses, and each slot's attempts and backoff.
+ */
+struct slot_state {
+	char		*addr;		/* owned: fleet/group/slot */
+	int		 attempts;	/* failed spawns (rate limits excluded) */
+	int64_t		 next_try_ms;	/* backoff: not before this */
+	bool		 given_up;	/* reported with its last error */
+	struct gr_err	 last;
+};
+
+struct run_state {
+	pthread_mutex_t	 mtx;
+	struct kv	*blocked;	/* provider -> why */
+	size_t		 nblocked;
+	enum gr_code	*blocked_code;
+	struct kv	*failed_groups;	/* fleet/group -> why */
+	size_t		 nfailed_groups;
+	struct run_miss	*misses;
+	size_t		 nmisses;
+	struct slot_state *slots;
+	size_t		 nslots;
+	uint64_t	 rng;
+	int		 max_attempts;	/* per slot per run; default 3 */
+	int64_t		 miss_ttl_ms;	/* capacity negative cache; 5 min */
+	size_t		 mutating_calls;
+};
+
+void	 run_state_init(struct run_state *, uint64_t seed);
+void	 run_state_release(struct run_state *);
+/* The reason a provider is blocked this run, or NULL. */
+const char *run_blocked(struct run_state *, const char *provider);
+void	 run_block(struct run_state *, const char *provider, enum gr_code,
+	    const char *why);
+const char *run_group_failed(struct run_state *, const char *fleet,
+	    const char *group);
+void	 run_fail_group(struct run_state *, const char *fleet,
+	    const char *group, const char *why);
+void	 run_miss_add(struct run_state *, const char *provider,
+	    const char *gpu, const char *region);
+bool	 run_miss_active(struct run_state *, const char *provider,
+	    const char *gpu, const char *region);
+/* The slot's state (created on first use); the pointer stays valid
+ * until run_state_release only while the mutex is held. */
+struct slot_state *run_slot(struct run_state *, const char *addr);
+/* Full-jitter exponential backoff for attempt n (1-based): 1 s .. 5 min. */
+int64_t	 run_backoff_ms(struct run_state *, int attempt);
+/* Wait prescribed by a RATE_LIMIT error: Retry-After clamped to
+ * [1 s, 60 s], else jittered backoff. */
+int64_t	 run_rate_wait_ms(struct run_state *, const struct gr_err *, int n);
+
+/* context.c: what a command needs, set up once by main. */
+struct ctx {
+	struct options	*opts;
+	struct config	*cfg;
+	char		*state_dir;	/* owned */
+	struct ledger	*ledger;
+	struct ledger_lock *lock;
+	struct spec	*spec;
+	struct run_state *run;		/* borrowed; NULL: read-only (plan) */
+	struct provider	**provs;	/* owned; created on first use */
+	size_t		 nprovs;
+	pthread_mutex_t	 mtx;		/* guards provs and stats */
+};
+
+int	 ctx_init(struct ctx *, struct options *, struct gr_err *);
+void	 ctx_release(struct ctx *);
+int	 ctx_open_ledger(struct ctx *, bool create, struct gr_err *);
+int	 ctx_lock(struct ctx *, const char *what, struct gr_err *);
+/* Load -f paths (or the config's); prints diags to stderr on failure. */
+int	 ctx_load_spec(struct ctx *, struct gr_err *);
+/* The live provider by name, created on first use. */
+int	 ctx_provider(struct ctx *, const char *name, struct provider **,
+	    struct gr_err *);
+
+/* observe.c: one pass's view of the world. */
+enum bucket {
+	BUCKET_PRESENT = 0,	/* tracked and present at the provider */
+	BUCKET_MISSING,		/* tracked, not in the provider's list */
+	BUCKET_UNKNOWN,		/* tracked, its provider could not be listed */
+	BUCKET_UNTRACKED,	/* our label, no live ledger row */
+	BUCKET_FOREIGN,		/* not ours: never touched */
+};
+const char *bucket_name(enum bucket);
+
+struct tracked {
+	struct ledger_inst row;		/* owned copy */
+	const struct instance *seen;	/* borrowed from obs; NULL: missing */
+	enum bucket	 bucket;
+};
+
+struct untracked {
+	const struct instance *seen;	/* borrowed */
+	const char	*provider;	/* borrowed */
+	int64_t		 uid;		/* from the label; 0: foreign */
+	bool		 ours;
+};
+
+struct prov_obs {
+	char		*name;		/* owned */
+	struct provider	*p;		/* borrowed from ctx */
+	bool		 ok;		/* list succeeded */
+	struct gr_err	 err;
+	struct instance_list list;
+};
+
+struct observation {
+	struct prov_obs	*provs;		/* owned */
+	size_t		 nprovs;
+	struct tracked	*tracked;	/* owned: every live ledger row */
+	size_t		 ntracked;
+	struct untracked *untracked;	/* owned: ours without row, foreign */
+	size_t		 nuntracked;
+	int64_t		 at_ms;
+};
+
+int	 observe(struct ctx *, struct observation *, struct gr_err *);
+void	 observation_release(struct observation *);
+const struct prov_obs *observation_provider(const struct observation *,
+	    const char *);
+
+/* diff.c: the plan. */
+enum action_kind {
+	ACT_KEEP = 0,		/* slot filled by a matching instance */
+	ACT_WAIT,		/* pending or stopping: nothing to do yet */
+	ACT_SPAWN,		/* slot empty */
+	ACT_REPLACE,		/* slot's instance has an old spec */
+	ACT_TERMINATE,		/* surplus, removed group, timeout, price */
+	ACT_ADOPT,		/* our label found for a row without an id */
+	ACT_SYNC,		/* record what the provider says (no call) */
+	ACT_ORPHAN,		/* our label, no slot for it: terminate */
+	ACT_BLOCKED,		/* would spawn, but budget or provider says no */
+	ACT_STOP,		/* group wants state: stopped (hibernation) */
+	ACT_START,		/* group wants state: running again */
+};
+const char *action_kind_name(enum action_kind);
+
+struct action {
+	enum action_kind kind;
+	char		*fleet;		/* owned */
+	char		*group;		/* owned */
+	int		 slot;		/* -1: none */
+	const struct fleet_spec *fs;	/* borrowed from ctx->spec */
+	const struct group_spec *gs;	/* borrowed; NULL when not desired */
+	char		*provider;	/* owned; spawn: first choice */
+	int64_t		 uid;		/* ledger row (0: none) */
+	char		*provider_id;	/* owned; NULL: none */
+	char		*gpu;		/* owned */
+	int		 gpu_count;
+	money_t		 price;		/* per hour, for display and budget */
+	money_t		 reserve;	/* what the budget reserves */
+	enum inst_state	 to;		/* ACT_SYNC: the state to record */
+	bool		 billing_end;	/* ACT_SYNC: billing ended now */
+	bool		 counts_failure; /* a spinup timeout: the slot failed */
+	bool		 has_seen;
+	struct instance	 seen;		/* owned copy of what was listed */
+	char		*reason;	/* owned; why */
+};
+
+struct fleet_money {
+	char		*fleet;		/* owned */
+	money_t		 before;	/* reserved now */
+	money_t		 after;		/* reserved once the plan is done */
+	money_t		 cap;		/* 0 with !has_cap */
+	bool		 has_cap;
+};
+
+struct plan {
+	struct action	*v;		/* owned */
+	size_t		 n;
+	struct fleet_money *fleets;	/* owned */
+	size_t		 nfleets;
+	money_t		 before, after;
+	size_t		 nforeign;
+	char		**warnings;	/* owned */
+	size_t		 nwarnings;
+	size_t		 nchanges;	/* actions that call a provider */
+};
+
+int	 plan_build(struct ctx *, const struct observation *, struct plan *,
+	    struct gr_err *);
+void	 plan_release(struct plan *);
+bool	 action_mutates(const struct action *);
+void	 plan_print(const struct plan *, FILE *);
+void	 plan_print_json(const struct plan *, FILE *);
+char	*action_address(const struct action *);	/* owned */
+
+/* exec.c: carry a plan out, provider calls in parallel. */
+struct exec_result {
+	size_t		 done;		/* actions that succeeded */
+	size_t		 failed;
+	enum gr_code	 worst;		/* the code that decides the exit */
+	size_t		 mutating_calls;
+};
+int	 exec_plan(struct ctx *, const struct plan *, struct exec_result *);
+
+/* apply.c: repeat passes until converged or out of time. */
+struct apply_opts {
+	bool		 interactive;	/* ask before the first change */
+	int64_t		 deadline_ms;	/* 0: from the timeouts */
+};
+int	 apply_run(struct ctx *, const struct apply_opts *, struct gr_err *);
+
+/* cmd.c: the command table. */
+#define CMD_NEEDS_LEDGER	0x01	/* open (create) the ledger */
+#define CMD_NEEDS_LOCK		0x02	/* hold the writer lock */
+#define CMD_NEEDS_SPEC		0x04	/* load the fleet files */
+#define CMD_READS_LEDGER	0x08	/* open the ledger if it exists */
+
+struct cmd_entry {
+	const char	*name;
+	const char	*alias;
+	const char	*usage;		/* options after the name */
+	const char	*summary;	/* one line */
+	const char	*help;		/* paragraphs for `help NAME` */
+	int		 flags;
+	int		(*exec)(struct ctx *, int argc, char **argv);
+};
+
+extern const struct cmd_entry cmd_plan_entry;
+extern const struct cmd_entry cmd_apply_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_version_entry;
+
+const struct cmd_entry *cmd_find(const char *);
+size_t	 cmd_count(void);
+const struct cmd_entry *cmd_at(size_t);
+void	 cmd_print_usage(FILE *);
+void	 cmd_print_help(const struct cmd_entry *, FILE *);
+
+/* Report an error on stderr and return its exit code. */
+int	 report_error(const struct gr_err *);
+
+#endif /* GR_RECONCILER_H */
