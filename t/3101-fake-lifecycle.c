@@ -386,7 +386,8 @@ test_offers_regions(void)
 	is_int(spawn_ex(p, "gr-0a1b2c-1", "RTX_4090", "1", NULL, 0,
 	    ol.n == 2 ? &ol.v[1] : NULL, &in, &e), -1,
 	    "spawn with an offer of another type");
-	is_int(e.code, GR_E_INVALID_SPEC, "offer of another type: INVALID_SPEC");
+	is_int(e.code, GR_E_INVALID_SPEC,
+	    "offer of another type: INVALID_SPEC");
 	offer_list_release(&ol);
 	g.type = "RTX_4090";
 	g.count = 1;
