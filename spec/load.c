@@ -1090,6 +1090,19 @@ strs_free(char **v, size_t n)
 	free(v);
 }
 
+static bool
+strs_find(char *const *v, size_t n, const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i], s) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * The gpu of a group: "RTX_4090", or {type, count, min_vram_gb}.
  */
@@ -2087,6 +2100,10 @@ spec_load(const char *const *paths, size_t npaths,
 		if (abs == NULL) {
 			lerr_at(&ld, paths[i], 0, 0, "cannot resolve fleet "
 			    "path '%s': %s", paths[i], strerror(errno));
+			continue;
+		}
+		if (strs_find(roots, nroots, abs)) {
+			free(abs);		/* the same root named twice */
 			continue;
 		}
 		roots[nroots++] = abs;

@@ -88,6 +88,7 @@ struct spec_opts {
  * recursively for *.yaml and *.yml, skipping names that start with '.'),
  * in sorted order.  Returns 0 and a new spec, or -1 with every problem in
  * diags (caller releases them).  A path that does not exist is an error.
+ * diags is emptied first and *out is NULL on failure; opts may be NULL.
  */
 int	 spec_load(const char *const *paths, size_t npaths,
 	    const struct spec_opts *, struct spec **out,

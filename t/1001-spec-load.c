@@ -590,6 +590,8 @@ good_cases(void)
 	if (sp != NULL) {
 		is_int((long long)sp->nfleets, 2, "a file named twice is "
 		    "read once");
+		is_int((long long)sp->nroots, 2, "a root named twice is kept "
+		    "once");
 		is_str(sp->fleets[0].name, "nested", "sorted: nested first");
 		free(p);
 		p = xasprintf("%s/full.yaml", real);
