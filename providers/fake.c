@@ -24,6 +24,8 @@
  * - capacity counts instances per type per region; an instance holds its
  *   slot until it is gone, stopped and foreign ones included;
  * - offers lists only regions with capacity left;
+ * - spawn never rents above req->max_price, so a max_price of 0 rents
+ *   nothing (CAPACITY, "no offer under $0.00/h");
  * - without a chosen offer, spawn takes the cheapest region the request
  *   allows, ties broken by offer id, as offer_list_sort orders them;
  * - a region in a request matches a fake region exactly or by the part
@@ -1483,6 +1485,20 @@ parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	return true;
 }
 
+/* An item of a list option without the blanks around it (in place). */
+static char *
+trim(char *s)
+{
+	char	*end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = '\0';
+	return s;
+}
+
 /* "TYPE:VALUE,..." for capacity and price. */
 static int
 opt_table(const char *key, const char *val, struct fake_state *st,
@@ -1498,6 +1514,7 @@ opt_table(const char *key, const char *val, struct fake_state *st,
 	copy = xstrdup(val);
 	for (item = strtok_r(copy, ",", &save); item != NULL;
 	    item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
 		colon = strchr(item, ':');
 		if (colon == NULL) {
 			opt_fail(e, key, val, "expected TYPE:VALUE");
@@ -1545,6 +1562,7 @@ opt_faults(const char *val, struct fake_state *st, struct gr_err *e)
 	memset(&r, 0, sizeof(r));
 	for (item = strtok_r(copy, ",", &save); item != NULL;
 	    item = strtok_r(NULL, ",", &save)) {
+		item = trim(item);
 		memset(&r, 0, sizeof(r));
 		r.retry_after_ms = -1;
 		for (nf = 0, p = item; nf < nitems(f); nf++) {
@@ -1678,8 +1696,6 @@ options_parse(const struct provider_conf *conf, struct fake_state *st,
 		}
 	}
 	*seed = buf_detach(&b);
-	if (*seed == NULL)
-		*seed = xstrdup("");
 	return 0;
 
 fail:

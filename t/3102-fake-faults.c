@@ -354,6 +354,70 @@ test_capacity_price(void)
 }
 
 static void
+test_more_refusals(void)
+{
+	struct provider		*p;
+	struct instance		 in;
+	struct offer_list	 ol = { NULL, 0 };
+	struct gpu_req		 g;
+	struct spawn_req	 r;
+	struct gr_err		 e;
+	char			*id;
+
+	clock_use_virtual(T0);
+	p = fake_new();
+	memset(&g, 0, sizeof(g));
+	memset(&r, 0, sizeof(r));
+	r.label = "gr-0a1b2c-1";
+	r.gpu = &g;
+	r.max_price = usd("100");
+	is_int(provider_spawn(p, &r, &in, &e), -1, "spawn with no gpu type");
+	is_int(e.code, GR_E_INVALID_SPEC, "no gpu type: INVALID_SPEC");
+	like(e.msg, "gr-0a1b2c-1", "without an address the label is named");
+	g.type = "H100_SXM";
+	g.count = 9;
+	is_int(provider_spawn(p, &r, &in, &e), -1, "spawn 9 GPUs");
+	is_int(e.code, GR_E_INVALID_SPEC, "9 GPUs: INVALID_SPEC");
+
+	/* an offer that was good when listed and is gone when rented */
+	fake_set_capacity(p, "H100_SXM", 1);
+	g.count = 1;
+	is_int(provider_offers(p, &g, &ol, &e), 0, "offers for H100_SXM");
+	r.offer = ol.n > 0 ? &ol.v[0] : NULL;
+	is_int(provider_spawn(p, &r, &in, &e), 0, "rent the first offer");
+	instance_release(&in);
+	r.label = "gr-0a1b2c-2";
+	is_int(provider_spawn(p, &r, &in, &e), -1, "rent it again");
+	is_int(e.code, GR_E_CAPACITY, "stale offer: CAPACITY");
+	like(e.msg, "no longer available", "stale offer: message");
+	offer_list_release(&ol);
+	r.offer = NULL;
+
+	/* stop and start whose replies are lost still take effect */
+	id = spawn_id(p, "gr-0a1b2c-3", "RTX_4090");
+	add_fault(p, PROV_OP_STOP, GR_E_TRANSIENT, 1, true, -1, NULL);
+	is_int(provider_stop(p, id, &e), -1, "stop, reply lost");
+	ok(e.outcome_unknown, "stop lost reply: outcome_unknown");
+	is_int(provider_get(p, id, &in, &e), 0, "get after a lost stop");
+	is_int(in.state, INST_STOPPED, "the stop happened");
+	instance_release(&in);
+	add_fault(p, PROV_OP_START, GR_E_TRANSIENT, 1, true, -1, NULL);
+	is_int(provider_start(p, id, &e), -1, "start, reply lost");
+	is_int(provider_get(p, id, &in, &e), 0, "get after a lost start");
+	is_int(in.state, INST_RUNNING, "the start happened");
+	instance_release(&in);
+	free(id);
+
+	fake_set_billed_price(p, "fake-404", usd("1"));
+	fake_add_foreign(p, NULL, NULL);
+	is_int(provider_get(p, "fake-3", &in, &e), 0, "a foreign CPU box");
+	is_str(in.gpu, GPU_CPU, "foreign without a gpu is CPU");
+	ok(in.label == NULL, "foreign without a label");
+	instance_release(&in);
+	provider_free(p);
+}
+
+static void
 test_list_delay(void)
 {
 	struct provider		*p;
@@ -539,6 +603,7 @@ main(void)
 	test_counts_order_filter();
 	test_after_apply();
 	test_capacity_price();
+	test_more_refusals();
 	test_list_delay();
 	test_spot();
 	test_foreign_drift();

@@ -96,11 +96,12 @@ test_options(void)
 {
 	struct kv		 opts[] = {
 		{ "boot_ms", "60000" },
-		{ "capacity", "RTX_4090:1,H100_SXM:0" },
+		{ "capacity", "RTX_4090:1, H100_SXM:0" },
 		{ "price", "RTX_4090:0.50,L4:0.3" },
-		{ "faults", "spawn:CAPACITY:1,"
+		{ "faults", "spawn:CAPACITY:1, "
 		    "terminate:TRANSIENT:1:after_apply,"
-		    "list:RATE_LIMIT:1:retry_after_ms=2500" },
+		    "list:RATE_LIMIT:1:retry_after_ms=2500,"
+		    "spawn:QUOTA_EXCEEDED:1:gpu=A100_80GB" },
 		{ "list_delay_ms", "1000" },
 		{ "teardown_ms", "5000" },
 		{ "latency_ms", "10" },
@@ -123,6 +124,12 @@ test_options(void)
 	    "the second spawn works");
 	is_int(clock_now_ms() - t, 10, "latency_ms option");
 	is_int(in.state, INST_PENDING, "boot_ms option: PENDING");
+	instance_release(&in);
+	is_int(spawn(p, "gr-0a1b2c-5", "A100_80GB", "5", &in, &e), -1,
+	    "faults option with gpu=: its type fails");
+	is_int(e.code, GR_E_QUOTA_EXCEEDED, "faults option with gpu=: code");
+	is_int(spawn(p, "gr-0a1b2c-1", "RTX_4090", "1", &in, &e), 0,
+	    "the earlier spawn again");
 	is_int(in.price, usd("0.50"), "price option");
 	id = in.id;
 	in.id = NULL;
@@ -341,11 +348,146 @@ test_bad_file(void)
 	    "version");
 	like(e.msg, "version 9", "other version: says so");
 	free(path);
+	path = state_path("adir");
+	if (mkdir_p(path, 0700) == -1)
+		bail_out("mkdir %s", path);
+	opt.value = path;
+	is_int(fake_try(&opt, 1, &p, &e), -1, "a state file that is a "
+	    "directory");
+	is_int(e.code, GR_E_IO, "a directory: GR_E_IO");
+	free(path);
 	path = test_write(test_tmpdir(), "empty.json", "");
 	opt.value = path;
 	is_int(fake_try(&opt, 1, &p, &e), 0, "an empty file starts afresh");
 	provider_free(p);
 	free(path);
+}
+
+/* Replace the first from with to in a copy of s (owned), or bail out. */
+static char *
+replace(const char *s, const char *from, const char *to)
+{
+	const char	*at = strstr(s, from);
+	struct buf	 b = BUF_INIT;
+
+	if (at == NULL)
+		bail_out("'%s' not in the state file", from);
+	buf_add(&b, s, (size_t)(at - s));
+	buf_adds(&b, to);
+	buf_adds(&b, at + strlen(from));
+	return buf_detach(&b);
+}
+
+static void
+test_round_trip_and_corruption(void)
+{
+	static const struct {
+		const char	*from, *to, *want;
+	} cases[] = {
+		{ "\"version\": 1", "\"version\": \"1\"", "'version'" },
+		{ "\"next_id\": 2", "\"next_id\": 0", "'next_id'" },
+		{ "\"teardown_stuck\": false", "\"teardown_stuck\": 0",
+		  "'teardown_stuck'" },
+		{ "\"T4\": 1", "\"T5\": 1", "'T5'" },
+		{ "\"T4\": 1", "\"T4\": -1", "'T4'" },
+		{ "\"faults\": [", "\"faults\": 5, \"x\": [", "'faults'" },
+		{ "\"instances\": [", "\"instances\": 5, \"x\": [",
+		  "'instances'" },
+		{ "\"op\": \"spawn\"", "\"op\": \"fly\"", "'op'" },
+		{ "\"code\": \"CAPACITY\"", "\"code\": \"OK\"", "'code'" },
+		{ "\"times\": 2", "\"times\": -2", "'times'" },
+		{ "\"gpu\": \"T4\"", "\"gpu\": 4", "'gpu'" },
+		{ "\"gpu_count\": 1", "\"gpu_count\": 99", "'gpu_count'" },
+		{ "\"phase\": \"active\"", "\"phase\": \"flying\"",
+		  "'phase'" },
+		{ "\"label\": \"gr-0a1b2c-1\"", "\"label\": 5", "'label'" },
+		{ "\"spot\": false", "\"spot\": null", "'spot'" },
+	};
+	struct kv		 opt = { "state_file", NULL };
+	struct kv		 broken = { "state_file", NULL };
+	struct fake_fault	 ff;
+	struct provider		*p1, *p2 = NULL;
+	struct instance		 in;
+	struct offer_list	 ol = { NULL, 0 };
+	struct gpu_req		 g;
+	struct gr_err		 e;
+	char			*text = NULL, *bad, *path;
+	size_t			 i;
+
+	clock_use_virtual(T0);
+	opt.value = state_path("trip.json");
+	p1 = fake_new(&opt, 1);
+	fake_set_capacity(p1, "T4", 1);
+	fake_set_price(p1, "T4", usd("0.11"));
+	memset(&ff, 0, sizeof(ff));
+	ff.op = PROV_OP_SPAWN;
+	ff.code = GR_E_CAPACITY;
+	ff.times = 3;
+	ff.retry_after_ms = -1;
+	ff.gpu = "T4";
+	fake_fault_add(p1, &ff);
+	fake_faults_clear(p1);
+	fake_fault_add(p1, &ff);
+	p2 = fake_new(&opt, 1);
+	is_int(spawn(p2, "gr-0a1b2c-1", "T4", "1", &in, &e), -1,
+	    "a gpu-filtered fault crosses the state file");
+	is_int(spawn(p2, "gr-0a1b2c-1", "L4", "1", &in, &e), 0,
+	    "and spares other types");
+	instance_release(&in);
+	memset(&g, 0, sizeof(g));
+	g.type = "T4";
+	g.count = 1;
+	is_int(provider_offers(p2, &g, &ol, &e), 0, "offers via the file");
+	ok(ol.n == 2 && ol.v[0].available == 1 &&
+	    ol.v[0].price == usd("0.11"),
+	    "capacity and price knobs cross the state file");
+	offer_list_release(&ol);
+	provider_free(p2);
+	provider_free(p1);
+
+	/* the file now holds every kind of field; break them one by one */
+	if (file_read(opt.value, 1 << 20, &text, NULL) == -1)
+		bail_out("read %s", opt.value);
+	for (i = 0; i < nitems(cases); i++) {
+		bad = replace(text, cases[i].from, cases[i].to);
+		path = test_write(test_tmpdir(), "broken.json", bad);
+		broken.value = path;
+		ok(fake_try(&broken, 1, &p2, &e) == -1 && e.code == GR_E_IO,
+		    "state file with %s: GR_E_IO", cases[i].to);
+		like(e.msg, cases[i].want, "state file with %s: names it",
+		    cases[i].to);
+		free(bad);
+		free(path);
+	}
+	free(text);
+	free(opt.value);
+}
+
+static void
+test_save_failure(void)
+{
+	struct kv	 opt = { "state_file", NULL };
+	struct provider	*p;
+	struct instance	 in;
+	struct gr_err	 e;
+	char		*dir;
+
+	clock_use_virtual(T0);
+	dir = state_path("doomed");
+	if (mkdir_p(dir, 0700) == -1)
+		bail_out("mkdir %s", dir);
+	opt.value = xasprintf("%s/fake.json", dir);
+	p = fake_new(&opt, 1);
+	rmtree(dir);
+	is_int(spawn(p, "gr-0a1b2c-1", "T4", "1", &in, &e), -1,
+	    "spawn when the state cannot be saved");
+	is_int(e.code, GR_E_IO, "unsaved state: GR_E_IO");
+	like(e.msg, "fake.json", "unsaved state: names the file");
+	ok(in.id == NULL, "unsaved state: no instance returned");
+	fake_set_boot_ms(p, 1);		/* warns, does not crash */
+	provider_free(p);
+	free(opt.value);
+	free(dir);
 }
 
 #define NTHREADS	4
@@ -460,6 +602,8 @@ main(void)
 	test_shared();
 	test_seed();
 	test_bad_file();
+	test_round_trip_and_corruption();
+	test_save_failure();
 	test_concurrent();
 	return done_testing();
 }
