@@ -605,9 +605,10 @@ ledger_open(const char *state_dir, bool create, struct ledger **out,
 			    "exist", l->path);
 			gr_err_hint(e, "check --state-dir; a mutating command "
 			    "such as 'gpureconcile apply' creates it");
-		} else
+		} else {
 			gr_err_set(e, GR_E_LEDGER, "ledger '%s': %s", l->path,
 			    strerror(errno));
+		}
 		goto free_ledger;
 	}
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
@@ -867,7 +868,7 @@ finalize:
 
 /*
  * The label, uid and created_ms never change; every other field is
- * written as given.
+ * written as given.  A NULL kind is recorded as "update".
  */
 int
 ledger_update(struct ledger *l, const struct ledger_inst *in,
@@ -1007,7 +1008,8 @@ ledger_find_provider_id(struct ledger *l, const char *provider,
 	struct buf	 what = BUF_INIT;
 	int		 rc = -1;
 
-	buf_addf(&what, "provider id '%s' on %s", provider_id, provider);
+	buf_addf(&what, "provider id '%s' on %s", provider_id != NULL ?
+	    provider_id : "", provider != NULL ? provider : "?");
 	ledger_lock_mu(l);
 	if (db_prepare(l, "SELECT " INST_COLS " FROM instances WHERE "
 	    "provider = :provider AND provider_id = :provider_id", &st,

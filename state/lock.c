@@ -97,13 +97,14 @@ locked_err(int fd, const char *state_dir, struct gr_err *e)
 			break;
 		nap_ms(10);
 	}
-	if (i < LOCK_INFO_TRIES)
+	if (i < LOCK_INFO_TRIES) {
 		gr_err_set(e, GR_E_LOCKED, "ledger in '%s' is locked by pid "
 		    "%ld (gpureconcile %s, since %s)", state_dir, pid,
 		    buf_str(&what), buf_str(&since));
-	else
+	} else {
 		gr_err_set(e, GR_E_LOCKED, "ledger in '%s' is locked by "
 		    "another process", state_dir);
+	}
 	gr_err_hint(e, "wait for it to finish, or stop it; the lock is "
 	    "released when that process exits");
 	buf_release(&since);
@@ -160,11 +161,12 @@ ledger_lock_take(const char *state_dir, const char *what,
 		rc = flock(lk->fd, LOCK_EX | LOCK_NB);
 	} while (rc == -1 && errno == EINTR);
 	if (rc == -1) {
-		if (errno == EWOULDBLOCK)
+		if (errno == EWOULDBLOCK) {
 			locked_err(lk->fd, state_dir, e);
-		else
+		} else {
 			gr_err_set(e, GR_E_IO, "ledger lock '%s': %s",
 			    lk->path, strerror(errno));
+		}
 		goto close_fd;
 	}
 	if (holder_write(lk, what, e) == -1)
