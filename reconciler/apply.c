@@ -10,13 +10,6 @@
 
 #include "reconciler.h"
 
-struct apply_tally {
-	size_t	 passes;
-	size_t	 spawned;
-	size_t	 terminated;
-	size_t	 mutating_calls;
-};
-
 static bool
 confirm(const struct plan *p)
 {
@@ -85,6 +78,8 @@ blocked_code(struct ctx *c, const struct plan *p, char *why, size_t len)
 	for (i = 0; i < p->n; i++) {
 		if (p->v[i].kind == ACT_BLOCKED) {
 			snprintf(why, len, "%s", p->v[i].reason);
+			if (strstr(p->v[i].reason, "out of time") != NULL)
+				return GR_E_TIMEOUT;
 			return strstr(p->v[i].reason, "budget") != NULL ?
 			    GR_E_BUDGET : GR_E_CAPACITY;
 		}
@@ -111,65 +106,17 @@ report_pending(const struct plan *p, int64_t now)
 	}
 }
 
-static void
-print_summary(struct ctx *c, const struct apply_tally *t, bool converged,
-    enum gr_code code, const char *why, int64_t ms)
-{
-	struct ledger_inst	*rows = NULL;
-	struct gr_err		 e;
-	size_t			 n = 0, i, running = 0, pending = 0,
-				 stopping = 0;
-
-	if (ledger_list(c->ledger, false, &rows, &n, &e) == 0) {
-		for (i = 0; i < n; i++) {
-			if (rows[i].state == INST_RUNNING)
-				running++;
-			else if (rows[i].state == INST_STOPPING)
-				stopping++;
-			else
-				pending++;
-		}
-		ledger_insts_free(rows, n);
-	}
-	if (c->opts->json) {
-		printf("{\"converged\": %s, \"passes\": %zu, \"spawned\": %zu, "
-		    "\"terminated\": %zu, \"mutating_calls\": %zu, "
-		    "\"running\": %zu, \"pending\": %zu, \"stopping\": %zu, "
-		    "\"seconds\": %.1f, \"error\": ", converged ? "true" :
-		    "false", t->passes, t->spawned, t->terminated,
-		    t->mutating_calls, running, pending, stopping,
-		    (double)ms / 1000.0);
-		if (code == GR_OK)
-			printf("null}\n");
-		else {
-			printf("{\"code\": \"%s\", \"message\": \"",
-			    gr_code_name(code));
-			for (const char *s = why; *s != '\0'; s++) {
-				if (*s == '"' || *s == '\\')
-					putchar('\\');
-				if ((unsigned char)*s >= 0x20)
-					putchar(*s);
-			}
-			printf("\"}}\n");
-		}
-		return;
-	}
-	printf("%s after %zu pass%s in %.1fs: %zu spawned, %zu terminated; "
-	    "now %zu running, %zu pending, %zu stopping\n",
-	    converged ? "converged" : "not converged", t->passes,
-	    t->passes == 1 ? "" : "es", (double)ms / 1000.0, t->spawned,
-	    t->terminated, running, pending, stopping);
-}
-
 int
-apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
+apply_run(struct ctx *c, const struct apply_opts *ao,
+    struct apply_result *tally_out, struct gr_err *e)
 {
 	struct run_state	 rs;
-	struct apply_tally	 tally;
+	struct apply_result	 tally;
 	struct observation	 o;
 	struct plan		 p;
 	struct exec_result	 res;
 	int64_t			 start = clock_now_ms(), deadline = 0;
+	int64_t			 hard_deadline = 0;
 	int64_t			 last_report;
 	enum gr_code		 code = GR_OK;
 	char			 why[1024] = "";
@@ -186,9 +133,20 @@ apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
 			snprintf(why, sizeof(why), "%s", e->msg);
 			break;
 		}
-		if (deadline == 0)
+		if (deadline == 0) {
+			/*
+			 * Past the deadline no new spawn starts, but what is
+			 * pending still gets its own spinup timeout (and its
+			 * allocation cleaned up), so a run never walks away
+			 * from an allocation it made; the hard deadline bounds
+			 * that wait.
+			 */
 			deadline = start + (ao->deadline_ms > 0 ?
 			    ao->deadline_ms : default_deadline(c, &o));
+			hard_deadline = deadline + default_deadline(c, &o);
+		}
+		if (clock_now_ms() >= deadline)
+			rs.no_new_spawns = true;
 		plan_build(c, &o, &p, e);
 		tally.passes++;
 		if (first && ao->interactive && p.nchanges > 0 && !confirm(&p)) {
@@ -196,6 +154,8 @@ apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
 			observation_release(&o);
 			gr_err_set(e, GR_E_USAGE, "apply cancelled; nothing was "
 			    "changed");
+			if (tally_out != NULL)
+				*tally_out = tally;
 			c->run = NULL;
 			run_state_release(&rs);
 			return -1;
@@ -243,7 +203,7 @@ apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
 			observation_release(&o);
 			break;
 		}
-		if (clock_now_ms() >= deadline) {
+		if (clock_now_ms() >= hard_deadline) {
 			bool	 stopping = false;
 
 			for (i = 0; i < p.n; i++)
@@ -291,8 +251,10 @@ apply_run(struct ctx *c, const struct apply_opts *ao, struct gr_err *e)
 		if (why[0] == '\0')
 			snprintf(why, sizeof(why), "%s", gr_code_name(code));
 	}
-	print_summary(c, &tally, converged, code, why,
-	    clock_now_ms() - start);
+	tally.converged = converged;
+	tally.ms = clock_now_ms() - start;
+	if (tally_out != NULL)
+		*tally_out = tally;
 	c->run = NULL;
 	run_state_release(&rs);
 	if (code != GR_OK) {

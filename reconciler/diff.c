@@ -502,6 +502,11 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 		struct slot_state	*ss;
 		char			*addr;
 
+		if (rs->no_new_spawns) {
+			snprintf(buf, len, "out of time: this run starts no "
+			    "more spawns");
+			return buf;
+		}
 		if ((why = run_group_failed(rs, fs->name, gs->name)) != NULL) {
 			snprintf(buf, len, "group failed: %s", why);
 			return buf;

@@ -82,9 +82,11 @@ struct run_state {
 	size_t		 nmisses;
 	struct slot_state *slots;
 	size_t		 nslots;
-	uint64_t	 rng;
+	uint64_t	 rng;		/* guarded by rng_mtx, not mtx */
+	pthread_mutex_t	 rng_mtx;
 	int		 max_attempts;	/* per slot per run; default 3 */
 	int64_t		 miss_ttl_ms;	/* capacity negative cache; 5 min */
+	bool		 no_new_spawns;	/* out of time: finish, start nothing */
 	size_t		 mutating_calls;
 };
 
@@ -261,7 +263,17 @@ struct apply_opts {
 	bool		 interactive;	/* ask before the first change */
 	int64_t		 deadline_ms;	/* 0: from the timeouts */
 };
-int	 apply_run(struct ctx *, const struct apply_opts *, struct gr_err *);
+struct apply_result {
+	bool		 converged;
+	size_t		 passes;
+	size_t		 spawned;	/* spawns and replacements decided */
+	size_t		 terminated;
+	size_t		 mutating_calls;
+	int64_t		 ms;
+};
+/* 0 when converged; else -1 with why in the error. */
+int	 apply_run(struct ctx *, const struct apply_opts *,
+	    struct apply_result *, struct gr_err *);
 
 /* cmd.c: the command table. */
 #define CMD_NEEDS_LEDGER	0x01	/* open (create) the ledger */

@@ -22,6 +22,7 @@ run_state_init(struct run_state *rs, uint64_t seed)
 {
 	memset(rs, 0, sizeof(*rs));
 	pthread_mutex_init(&rs->mtx, NULL);
+	pthread_mutex_init(&rs->rng_mtx, NULL);
 	rs->rng = seed != 0 ? seed : 0x9e3779b97f4a7c15ULL;
 	rs->max_attempts = 3;
 	rs->miss_ttl_ms = 5 * 60 * 1000;
@@ -46,6 +47,7 @@ run_state_release(struct run_state *rs)
 	for (i = 0; i < rs->nslots; i++)
 		free(rs->slots[i].addr);
 	free(rs->slots);
+	pthread_mutex_destroy(&rs->rng_mtx);
 	pthread_mutex_destroy(&rs->mtx);
 }
 
@@ -197,13 +199,14 @@ run_rand(struct run_state *rs)
 	uint64_t	 x;
 
 	/* xorshift64*: deterministic for a given seed */
-	pthread_mutex_lock(&rs->mtx);
+	/* its own lock: callers may hold mtx while asking for a backoff */
+	pthread_mutex_lock(&rs->rng_mtx);
 	x = rs->rng;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
 	rs->rng = x;
-	pthread_mutex_unlock(&rs->mtx);
+	pthread_mutex_unlock(&rs->rng_mtx);
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
