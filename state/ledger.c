@@ -985,6 +985,7 @@ ledger_get(struct ledger *l, int64_t uid, struct ledger_inst *in,
 	char		 what[64];
 	int		 rc = -1;
 
+	memset(in, 0, sizeof(*in));	/* overwritten; zero if not found */
 	(void)snprintf(what, sizeof(what), "uid %lld", (long long)uid);
 	ledger_lock_mu(l);
 	if (db_prepare(l, "SELECT " INST_COLS " FROM instances WHERE uid = "
@@ -1008,6 +1009,7 @@ ledger_find_provider_id(struct ledger *l, const char *provider,
 	struct buf	 what = BUF_INIT;
 	int		 rc = -1;
 
+	memset(in, 0, sizeof(*in));	/* overwritten; zero if not found */
 	buf_addf(&what, "provider id '%s' on %s", provider_id != NULL ?
 	    provider_id : "", provider != NULL ? provider : "?");
 	ledger_lock_mu(l);
