@@ -720,6 +720,15 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 	action_from_row(a, r, seen);
 	if (a->provider_id == NULL && seen != NULL)
 		a->provider_id = xstrdup(seen->id);
+	/* The fleet now lives in another file: remember that one, so that
+	 * deleting it later terminates this instance. */
+	if (r->spec_file == NULL || strcmp(r->spec_file, fs->file) != 0) {
+		a = plan_add(p, ACT_SYNC, fs->name, gs->name, slot,
+		    "fleet '%s' is now defined in '%s'", fs->name, fs->file);
+		action_from_row(a, r, seen);
+		a->to = r->state;
+		a->spec_file = xstrdup(fs->file);
+	}
 }
 
 /* Step 3: every desired slot, then surplus. */
@@ -834,6 +843,17 @@ gate_terminations(struct planner *pl)
 	}
 }
 
+static size_t
+plan_count_kind(const struct plan *p, enum action_kind k)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].kind == k)
+			n++;
+	return n;
+}
+
 /* After: what stays reserved once every action is done. */
 static void
 compute_after(struct planner *pl)
@@ -891,9 +911,6 @@ plan_build(struct ctx *c, const struct observation *o, struct plan *p,
 	pl.now = o->at_ms;
 	step_rows(&pl);
 	step_untracked(&pl);
-	if (c->spec != NULL && c->spec->nfleets == 0 && o->ntracked > 0)
-		plan_warn(p, "the fleet files define no fleet: every tracked "
-		    "instance from them will be terminated");
 	/* Keep the "before" figures; planning adds reservations to them. */
 	for (i = 0; c->spec != NULL && i < c->spec->nfleets; i++)
 		(void)fleet_money(&pl, c->spec->fleets[i].name);
@@ -906,6 +923,12 @@ plan_build(struct ctx *c, const struct observation *o, struct plan *p,
 		p->fleets[i].before = i < nsaved ? saved[i] : 0;
 	free(saved);
 	gate_terminations(&pl);
+	if (c->spec != NULL && c->spec->nfleets == 0 &&
+	    plan_count_kind(p, ACT_TERMINATE) > 0)
+		plan_warn(p, "the fleet files define no fleet: %zu instance%s "
+		    "from them will be terminated",
+		    plan_count_kind(p, ACT_TERMINATE),
+		    plan_count_kind(p, ACT_TERMINATE) == 1 ? "" : "s");
 	compute_after(&pl);
 	for (i = 0; i < pl.ncands; i++)
 		ledger_inst_release(&pl.cands[i].urow);
@@ -925,6 +948,7 @@ plan_release(struct plan *p)
 		free(p->v[i].provider_id);
 		free(p->v[i].gpu);
 		free(p->v[i].reason);
+		free(p->v[i].spec_file);
 		instance_release(&p->v[i].seen);
 	}
 	free(p->v);

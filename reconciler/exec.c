@@ -98,6 +98,10 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 		return -1;
 	if (a->has_seen)
 		row_apply_seen(&r, &a->seen, now);
+	if (a->spec_file != NULL) {
+		free(r.spec_file);
+		r.spec_file = xstrdup(a->spec_file);
+	}
 	if (a->to == INST_TERMINATED) {
 		r.state = INST_TERMINATED;
 		if (a->billing_end || r.billing_start_ms > 0)
@@ -109,6 +113,7 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 	} else {
 		r.state = a->to;
 		kind = a->kind == ACT_ADOPT ? "adopted" :
+		    a->spec_file != NULL ? "spec-file" :
 		    inst_state_name(a->to);
 	}
 	rc = ledger_update(c->ledger, &r, kind, a->reason, e);

@@ -218,6 +218,7 @@ struct action {
 	bool		 counts_failure; /* a spinup timeout: the slot failed */
 	bool		 has_seen;
 	struct instance	 seen;		/* owned copy of what was listed */
+	char		*spec_file;	/* owned; ACT_SYNC: the fleet moved */
 	char		*reason;	/* owned; why */
 };
 
