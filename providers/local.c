@@ -349,9 +349,10 @@ read_boot_id(char *out, size_t len)
 static int
 proc_stat(pid_t pid, struct pstat *ps)
 {
-	char		 path[64], buf[1024], *p;
+	char		 path[64], buf[1024], *p, *tok, *save = NULL, *end;
+	unsigned long long v;
 	ssize_t		 n;
-	int		 fd, saved;
+	int		 fd, saved, i;
 
 	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -373,16 +374,32 @@ proc_stat(pid_t pid, struct pstat *ps)
 		goto bad;
 	ps->pid = pid;
 	/*
-	 * state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-	 * cmajflt utime stime cutime cstime priority nice num_threads
-	 * itrealvalue starttime
+	 * Fields from 3 on: state ppid pgrp session ... and starttime, the
+	 * 22nd field, in clock ticks since boot.
 	 */
-	if (sscanf(p + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-	    "%*d %*d %*d %*d %*d %*d %llu", &ps->state, &ps->ppid, &ps->pgrp,
-	    &ps->sid, &ps->start) != 5)
-		goto bad;
-	return 0;
-
+	for (i = 3, tok = strtok_r(p + 1, " \n", &save); tok != NULL;
+	    i++, tok = strtok_r(NULL, " \n", &save)) {
+		if (i == 3) {
+			ps->state = tok[0];
+			continue;
+		}
+		if (i != 4 && i != 5 && i != 6 && i != 22)
+			continue;
+		errno = 0;
+		v = strtoull(tok, &end, 10);
+		if (errno != 0 || *end != '\0')
+			goto bad;
+		if (i == 4)
+			ps->ppid = (pid_t)v;
+		else if (i == 5)
+			ps->pgrp = (pid_t)v;
+		else if (i == 6)
+			ps->sid = (pid_t)v;
+		else {
+			ps->start = v;
+			return 0;
+		}
+	}
 bad:
 	errno = EINVAL;
 	return -1;
@@ -530,7 +547,8 @@ pset_kill_wait(const struct local *lp, const struct meta *m,
 		pset_refresh(lp, m, s);
 		if (s->n == 0)
 			return true;
-		pset_signal(s, sig);
+		if (sig != 0)
+			pset_signal(s, sig);
 		if (sig == SIGTERM)
 			pset_signal(s, SIGCONT);	/* stopped ones */
 		if (clock_mono_ms() >= deadline)
@@ -881,6 +899,12 @@ nvsmi_run(const char *prog, char **out, bool *missing, struct gr_err *e)
 		    "within %d s", prog, NVSMI_TIMEOUT_MS / 1000);
 		goto close_pipes;
 	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && ob.len == 0) {
+		/* where posix_spawnp cannot report a failed exec */
+		*missing = true;
+		gr_err_set(e, GR_E_IO, "local: cannot run '%s'", prog);
+		goto close_pipes;
+	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		/* nvidia-smi prints some failures on stdout */
 		first_line(eb.len > 0 ? buf_str(&eb) : buf_str(&ob), line,
@@ -945,8 +969,8 @@ gpus_ensure(struct local *lp, struct gr_err *e)
 	if (missing)
 		log_debug("local: no nvidia-smi on PATH: no GPUs");
 	else
-		log_warnx("local: %s; using no GPUs",
-		    gr_err_str(&e2, ebuf, sizeof(ebuf)));
+		log_warnx("%s; using no GPUs", gr_err_str(&e2, ebuf,
+		    sizeof(ebuf)));
 	lp->detected = true;
 	return 0;
 }
@@ -1064,14 +1088,15 @@ meta_write(const struct local *lp, const struct meta *m, struct gr_err *e)
 	a = json_array();
 	for (i = 0; i < m->nidx; i++)
 		json_array_append_new(a, json_integer(m->idx[i]));
-	if (json_object_set_new(o, "id", json_string(m->id)) == -1 ||
+	/* first: set_new takes a even when it fails */
+	if (json_object_set_new(o, "gpus", a) == -1 ||
+	    json_object_set_new(o, "id", json_string(m->id)) == -1 ||
 	    json_object_set_new(o, "label", m->label != NULL ?
 	    json_string(m->label) : json_null()) == -1 ||
 	    json_object_set_new(o, "address", json_string(m->address)) == -1 ||
 	    json_object_set_new(o, "gpu", json_string(m->gpu)) == -1 ||
 	    json_object_set_new(o, "gpu_count",
 	    json_integer(m->gpu_count)) == -1 ||
-	    json_object_set_new(o, "gpus", a) == -1 ||
 	    json_object_set_new(o, "price", json_integer(m->price)) == -1 ||
 	    json_object_set_new(o, "created_ms",
 	    json_integer(m->created_ms)) == -1 ||
@@ -2166,6 +2191,7 @@ local_list(struct provider *p, struct instance_list *out, struct gr_err *e)
 			    ids[i]);
 			in = instance_list_add(out);
 			in->id = xstrdup(ids[i]);
+			in->gpu = xstrdup("unknown");
 			in->state = INST_RUNNING;
 			in->billing = true;
 			in->status = xstrdup("unreadable");

@@ -103,6 +103,39 @@ meta_pid(const char *id)
 	return pid;
 }
 
+/* Field 22 of /proc/PID/stat, read the plain way. */
+static long long
+proc_start(pid_t pid)
+{
+	char		 path[64], *s, *p, *tok, *save = NULL;
+	long long	 v = -1;
+	int		 i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (file_read(path, 4096, &s, NULL) == -1)
+		return -1;
+	p = strrchr(s, ')');
+	for (i = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
+	    i++, tok = strtok_r(NULL, " ", &save))
+		if (i == 22)
+			v = atoll(tok);
+	free(s);
+	return v;
+}
+
+static long long
+meta_start(const char *id)
+{
+	json_t		*o = meta_load(id);
+	long long	 v;
+
+	if (o == NULL)
+		return -2;
+	v = json_integer_value(json_object_get(o, "start_time"));
+	json_decref(o);
+	return v;
+}
+
 static void
 meta_bump_start(const char *id)
 {
@@ -407,6 +440,8 @@ test_env_and_fds(struct provider *p)
 	ok(pstat(pid, &ps) == 0 && ps.sid == pid && ps.pgrp == pid,
 	    "the supervisor leads its own session and group");
 	ok(ps.ppid != getpid(), "the supervisor is not our child");
+	is_int(meta_start(in.id), proc_start(pid), "meta's start_time is "
+	    "field 22 of /proc/PID/stat");
 	is_int(extra_fds(pid), 0, "no fd >= 3 is open in the supervisor");
 	close(baitfd);
 	close(hifd);
