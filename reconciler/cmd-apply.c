@@ -102,7 +102,7 @@ cmd_apply_exec(struct ctx *c, int argc, char **argv)
 
 const struct cmd_entry cmd_apply_entry = {
 	.name = "apply",
-	.usage = "-f PATH... [--yes] [--json] [--parallel N]",
+	.usage = "-f PATH... [--destroy] [--yes] [--json] [--parallel N]",
 	.summary = "spawn and terminate until the fleet matches its files",
 	.help =
 	    "Repeats passes (list providers, compare with the fleet files and "
@@ -130,6 +130,10 @@ const struct cmd_entry cmd_apply_entry = {
 	    "--once -f DIR` is apply --yes, for cron.  Holds the ledger lock "
 	    "while it runs.\n"
 	    "\n"
+	    "  --destroy       terminate every instance of the fleets in these "
+	    "files (as if\n"
+	    "                  every group had count: 0); the files stay as "
+	    "they are\n"
 	    "  --yes, -y       do not ask\n"
 	    "  --json          print the outcome as JSON\n"
 	    "  --parallel N    provider calls at once (default 8)\n",

@@ -38,7 +38,7 @@ cmd_plan_exec(struct ctx *c, int argc, char **argv)
 
 const struct cmd_entry cmd_plan_entry = {
 	.name = "plan",
-	.usage = "-f PATH... [--json] [--detailed-exitcode]",
+	.usage = "-f PATH... [--destroy] [--json] [--detailed-exitcode]",
 	.summary = "show what apply would change, and what it would cost",
 	.help =
 	    "Reads the fleet files, lists every provider they or the ledger "
@@ -54,6 +54,8 @@ const struct cmd_entry cmd_plan_entry = {
 	    "plan never changes anything: no spawn, no terminate, no ledger "
 	    "write.\n"
 	    "\n"
+	    "  --destroy             plan the removal of every instance of "
+	    "these fleets\n"
 	    "  --json                one JSON document instead of text\n"
 	    "  --detailed-exitcode   exit 0 when nothing would change, 2 when "
 	    "something would,\n"

@@ -97,6 +97,13 @@ ctx_load_spec(struct ctx *c, struct gr_err *e)
 		return -1;
 	}
 	spec_diags_release(&diags);
+	if (c->opts->destroy) {
+		/* Desired: nothing from these files (spec hashes stay, so
+		 * nothing is mistaken for a replacement). */
+		for (i = 0; i < c->spec->nfleets; i++)
+			for (size_t g = 0; g < c->spec->fleets[i].ngroups; g++)
+				c->spec->fleets[i].groups[g].count = 0;
+	}
 	return 0;
 }
 

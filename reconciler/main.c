@@ -24,6 +24,7 @@ enum {
 	OPT_PARALLEL,
 	OPT_ONCE,
 	OPT_VERSION,
+	OPT_DESTROY,
 };
 
 static const struct option long_opts[] = {
@@ -34,6 +35,7 @@ static const struct option long_opts[] = {
 	{ "yes",		no_argument,		NULL, 'y' },
 	{ "detailed-exitcode",	no_argument,		NULL, OPT_DETAILED },
 	{ "all",		no_argument,		NULL, OPT_ALL },
+	{ "destroy",		no_argument,		NULL, OPT_DESTROY },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -84,6 +86,9 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_ALL:
 			o->all = true;
+			break;
+		case OPT_DESTROY:
+			o->destroy = true;
 			break;
 		case OPT_PARALLEL:
 			v = strtol(optarg, &end, 10);

@@ -54,6 +54,7 @@ struct options {
 	bool		 yes;
 	bool		 detailed_exitcode;
 	bool		 all;
+	bool		 destroy;	/* every group's count taken as 0 */
 	int		 verbose;
 	int		 parallel;	/* 0: config */
 };
