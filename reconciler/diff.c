@@ -782,6 +782,10 @@ step_slots(struct planner *pl)
 			a = plan_add(p, ACT_WAIT, r->fleet, r->group, r->slot,
 			    "unwanted, but its spawn outcome is unknown; "
 			    "waiting");
+		} else if (gs != NULL && pl->c->opts != NULL &&
+		    pl->c->opts->destroy) {
+			a = plan_add(p, ACT_TERMINATE, r->fleet, r->group,
+			    r->slot, "--destroy");
 		} else if (gs != NULL) {
 			a = plan_add(p, ACT_TERMINATE, r->fleet, r->group,
 			    r->slot, "surplus: count is %d", gs->count);
