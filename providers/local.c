@@ -53,8 +53,16 @@
  * - image, regions, spot and disk_gb are ignored: this machine is what it
  *   is.
  * - Unknown options are errors, with a "did you mean".
+ * - meta.json is first written without a pid, before the fork: an
+ *   instance whose spawner dies mid-spawn still shows its label.  Such a
+ *   meta lists PENDING ("spawning") for a minute, then TERMINATED ("lost").
+ * - A meta.json that cannot be read lists as RUNNING, unlabelled (never
+ *   ours to touch) with status "unreadable": gone is not proven.
  * - A process that calls setsid and is not a child of the supervisor
  *   escapes the instance; containing it would need cgroups.
+ * - The supervisor keeps the caller's memory image, copy-on-write; a
+ *   long-lived caller that rewrites much of its heap pays that per
+ *   instance.
  */
 #include <sys/file.h>
 #include <sys/pidfd.h>

@@ -210,6 +210,32 @@ group_count(pid_t pg)
 	return n;
 }
 
+/* A live child of pid, or -1. */
+static pid_t
+child_of(pid_t parent)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct pst	 ps;
+	long		 pid;
+	char		*end;
+	pid_t		 found = -1;
+
+	d = opendir("/proc");
+	if (d == NULL)
+		bail_out("opendir /proc");
+	while (found == -1 && (de = readdir(d)) != NULL) {
+		pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (pstat((pid_t)pid, &ps) == 0 && ps.ppid == parent &&
+		    ps.state != 'Z')
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	return found;
+}
+
 static bool
 wait_group_gone(pid_t pg, long ms)
 {
@@ -354,7 +380,8 @@ extra_fds(pid_t pid)
 		len = readlink(path, link, sizeof(link) - 1);
 		link[len > 0 ? len : 0] = '\0';
 		/* valgrind's own, when the test runs under it */
-		if (strstr(link, "valgrind") != NULL || atoi(de->d_name) >= 1000)
+		if (strstr(link, "valgrind") != NULL ||
+		    atoi(de->d_name) >= 1000)
 			continue;
 		diag("fd %s of %ld is open: %s", de->d_name, (long)pid, link);
 		n++;
@@ -374,7 +401,8 @@ test_env_and_fds(struct provider *p)
 	struct pst		 ps;
 	char			*out, *err, *made, *bait, *cwd;
 	int			 baitfd, hifd, fd;
-	pid_t			 pid;
+	pid_t			 pid, bpid;
+	bool			 slept;
 	int64_t			 t0;
 
 	/* what the CLI holds: a ledger lock, fds without O_CLOEXEC */
@@ -443,6 +471,15 @@ test_env_and_fds(struct provider *p)
 	is_int(meta_start(in.id), proc_start(pid), "meta's start_time is "
 	    "field 22 of /proc/PID/stat");
 	is_int(extra_fds(pid), 0, "no fd >= 3 is open in the supervisor");
+	for (t0 = now_ms(), bpid = -1; now_ms() - t0 < 5000; nap_ms(10)) {
+		bpid = child_of(pid);
+		cwd = xasprintf("/proc/%ld/comm", (long)bpid);
+		slept = wait_contains(cwd, "sleep", 0);
+		free(cwd);
+		if (slept)
+			break;
+	}
+	is_int(extra_fds(bpid), 0, "nor in the bootstrap (exec'd sleep)");
 	close(baitfd);
 	close(hifd);
 	fd = open(bait, O_RDWR | O_CLOEXEC);
@@ -669,6 +706,7 @@ test_crashed(struct provider *p)
 	struct gr_err		 e;
 	char			*out;
 	pid_t			 pid;
+	int64_t			 t0;
 
 	if (spawn(p, "demo/crash/0", "echo up\nsleep 300\n", &in, &e) == -1)
 		bail_out("spawn failed");
@@ -678,7 +716,7 @@ test_crashed(struct provider *p)
 	ok(group_count(pid) >= 2, "supervisor and bootstrap are in the "
 	    "group");
 	(void)kill(pid, SIGKILL);
-	while (pid_live(pid))
+	for (t0 = now_ms(); pid_live(pid) && now_ms() - t0 < 5000;)
 		nap_ms(5);
 	li = listed(p, &l, in.id);
 	ok(li != NULL && li->state == INST_TERMINATED && !li->billing,
@@ -731,6 +769,144 @@ test_stop_start(struct provider *p)
 	is_int(provider_terminate(p, in.id, &e), 0, "terminate a stopped "
 	    "instance");
 	is_int(group_count(pid), 0, "nothing left of it");
+	free(out);
+	instance_release(&in);
+}
+
+static void
+meta_set_str(const char *id, const char *key, const char *value)
+{
+	json_t	*o = meta_load(id);
+	char	*path = inst_file("instances", id, "meta.json");
+
+	if (o == NULL)
+		bail_out("no meta for %s", id);
+	json_object_set_new(o, key, json_string(value));
+	if (json_dump_file(o, path, 0) == -1)
+		bail_out("write %s", path);
+	json_decref(o);
+	free(path);
+}
+
+/* After a reboot pids mean nothing: the instance is gone, nobody is
+ * signalled. */
+static void
+test_rebooted(struct provider *p)
+{
+	struct instance_list	 l = { NULL, 0 };
+	const struct instance	*li;
+	struct instance		 in;
+	struct gr_err		 e;
+	pid_t			 pid;
+
+	if (spawn(p, "demo/boot/0", "exec sleep 300\n", &in, &e) == -1)
+		bail_out("spawn failed");
+	pid = meta_pid(in.id);
+	meta_set_str(in.id, "boot_id", "00000000-0000-0000-0000-000000000000");
+	li = listed(p, &l, in.id);
+	ok(li != NULL && li->state == INST_TERMINATED && !li->billing,
+	    "an instance from another boot lists TERMINATED");
+	is_int(provider_terminate(p, in.id, &e), 0, "and terminates");
+	ok(pid_live(pid), "without signalling the pid it recorded");
+	(void)kill(-pid, SIGKILL);
+	ok(wait_group_gone(pid, 5000), "the test cleans up");
+	instance_list_release(&l);
+	instance_release(&in);
+}
+
+/* What a crash of the spawner or a damaged file leaves behind. */
+static void
+test_leftovers(struct provider *p)
+{
+	struct instance_list	 l = { NULL, 0 };
+	const struct instance	*li;
+	struct instance		 in;
+	struct gr_err		 e;
+	struct timespec		 old[2] = { { 1000000000, 0 },
+	    { 1000000000, 0 } };
+	char			*path, *meta;
+
+	/* an unreadable meta.json */
+	free(test_write(state, "local/instances/loc-aaaaaaaaaaaa/meta.json",
+	    "{ not json"));
+	li = listed(p, &l, "loc-aaaaaaaaaaaa");
+	ok(li != NULL, "an instance with unreadable meta is listed");
+	if (li != NULL) {
+		ok(li->label == NULL, "without a label: never ours to touch");
+		is_str(li->status, "unreadable", "status unreadable");
+		is_int(li->state, INST_RUNNING, "RUNNING: gone is not proven");
+	}
+	is_int(provider_get(p, "loc-aaaaaaaaaaaa", &in, &e), -1,
+	    "get of it fails");
+	is_int(e.code, GR_E_IO, "with IO");
+	like(e.hint, "loc-aaaaaaaaaaaa", "the hint says where to look");
+	is_int(provider_terminate(p, "loc-aaaaaaaaaaaa", &e), -1,
+	    "terminate of it fails");
+	is_int(e.code, GR_E_IO, "with IO, not a false success");
+	path = xasprintf("%s/local/instances/loc-aaaaaaaaaaaa", state);
+	rmtree(path);
+	free(path);
+
+	/* a dir whose spawn died before writing anything */
+	path = xasprintf("%s/local/instances/loc-bbbbbbbbbbbb", state);
+	mkdir(path, 0700);
+	ok(listed(p, &l, "loc-bbbbbbbbbbbb") == NULL, "a dir without meta "
+	    "is not listed");
+	is_int(provider_terminate(p, "loc-bbbbbbbbbbbb", &e), 0, "terminate "
+	    "of it succeeds");
+	ok(!exists(path), "and moves it away");
+	free(path);
+
+	/* a meta without pid: a spawn in progress, then a lost one */
+	meta = test_write(state, "local/instances/loc-cccccccccccc/meta.json",
+	    "{\"id\": \"loc-cccccccccccc\", \"label\": \"" LABEL "\", "
+	    "\"address\": \"demo/lost/0\", \"gpu\": \"CPU\", "
+	    "\"gpu_count\": 0, \"gpus\": [], \"price\": 0, "
+	    "\"created_ms\": 1, \"pid\": 0, \"start_time\": 0, "
+	    "\"boot_id\": \"\"}\n");
+	li = listed(p, &l, "loc-cccccccccccc");
+	ok(li != NULL && li->state == INST_PENDING && !li->billing,
+	    "a fresh meta without pid is PENDING");
+	if (li != NULL)
+		is_str(li->label, LABEL, "with its label, so it can be "
+		    "adopted");
+	is_int(provider_terminate(p, "loc-cccccccccccc", &e), -1,
+	    "terminate while it is spawning fails");
+	is_int(e.code, GR_E_TRANSIENT, "TRANSIENT: try again");
+	if (utimensat(AT_FDCWD, meta, old, 0) == -1)
+		bail_out("utimensat %s", meta);
+	li = listed(p, &l, "loc-cccccccccccc");
+	ok(li != NULL && li->state == INST_TERMINATED, "an old one is "
+	    "TERMINATED");
+	if (li != NULL)
+		is_str(li->status, "lost", "status lost");
+	is_int(provider_terminate(p, "loc-cccccccccccc", &e), 0,
+	    "terminate of a lost one succeeds");
+	ok(listed(p, &l, "loc-cccccccccccc") == NULL, "and list forgets it");
+	free(meta);
+	instance_list_release(&l);
+}
+
+static void
+test_bad_requests(struct provider *p)
+{
+	struct instance	 in;
+	struct gr_err	 e;
+	struct kv	 env[] = { { "BAD-NAME", "x" } };
+	char		*out;
+
+	is_int(spawn_ex(p, "demo/bad/0", "exec sleep 300\n", env, 1, &in,
+	    &e), -1, "an env name with a dash is refused");
+	is_int(e.code, GR_E_INVALID_SPEC, "INVALID_SPEC");
+	like(e.msg, "BAD-NAME", "naming the variable");
+
+	if (spawn(p, "demo/perl/0", "#!/usr/bin/env perl\n"
+	    "print \"perl=$ENV{GR_ADDRESS}\\n\";\n", &in, &e) == -1)
+		bail_out("spawn failed");
+	out = inst_file("instances", in.id, "stdout.log");
+	ok(wait_contains(out, "perl=demo/perl/0", 5000), "a bootstrap with "
+	    "#! runs under its interpreter");
+	is_int(provider_terminate(p, in.id, &e), 0, "terminate it");
 	free(out);
 	instance_release(&in);
 }
@@ -862,6 +1038,9 @@ main(void)
 	test_pid_reuse(p);
 	test_crashed(p);
 	test_stop_start(p);
+	test_rebooted(p);
+	test_leftovers(p);
+	test_bad_requests(p);
 	test_threads(p);
 
 	is_int(provider_list(p, &l, &e), 0, "list at the end");

@@ -97,6 +97,27 @@ wait_contains(const char *path, const char *needle, long ms)
 	}
 }
 
+/* Until pid is gone or a zombie (5 s at most). */
+static void
+wait_dead(pid_t pid)
+{
+	int64_t	 end = clock_mono_ms() + 5000;
+	char	*path = xasprintf("/proc/%ld/stat", (long)pid), *s, *p;
+	bool	 dead;
+
+	do {
+		dead = true;
+		if (file_read(path, 4096, &s, NULL) == 0) {
+			p = strrchr(s, ')');
+			dead = p != NULL && (p[2] == 'Z' || p[2] == 'X');
+			free(s);
+		}
+		if (!dead)
+			nap_ms(5);
+	} while (!dead && clock_mono_ms() < end);
+	free(path);
+}
+
 /* A fresh state dir under the test's dir. */
 static char *
 new_state(const char *name)
@@ -383,7 +404,7 @@ test_declared(void)
 	/* a crashed instance frees its GPU */
 	pid = meta_pid(state, gpu.id);
 	(void)kill(pid, SIGKILL);
-	nap_ms(50);
+	wait_dead(pid);
 	is_int(avail(p, "RTX_4090"), 1, "a crashed instance holds no GPU");
 	is_int(spawn_gpu(p, state, "f/g/6", "RTX_4090", 1, 0, "1", &x, &e),
 	    0, "so the next spawn gets it");
