@@ -583,7 +583,10 @@ kill_leftovers(const struct local *lp, const struct meta *m)
 		log_info("%s: local instance %s: supervisor gone, killing %zu "
 		    "leftover process%s", m->address, m->id, s.n,
 		    s.n == 1 ? "" : "es");
-		pset_signal(&s, SIGKILL);
+		if (!pset_kill_wait(lp, m, &s, SIGKILL, KILL_WAIT_MS))
+			log_warnx("%s: local instance %s: %zu process%s "
+			    "survived SIGKILL", m->address, m->id, s.n,
+			    s.n == 1 ? "" : "es");
 	}
 	pset_release(&s);
 }
