@@ -115,6 +115,7 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 	struct observation	 o;
 	struct plan		 p;
 	struct exec_result	 res;
+	struct gr_err		 ue;
 	int64_t			 start = clock_now_ms(), deadline = 0;
 	int64_t			 hard_deadline = 0;
 	int64_t			 last_report;
@@ -184,6 +185,23 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 		tally.mutating_calls += res.mutating_calls;
 		if (res.failed > 0 && res.worst != GR_OK) {
 			code = res.worst;
+		}
+		if (p.nchanges == 0 && waiting == 0 &&
+		    observation_unchecked(&o, &ue)) {
+			/*
+			 * Tracked instances that could not be checked are
+			 * not converged: try again while there is time if
+			 * the provider may answer later, else say why.
+			 */
+			if (!gr_code_retryable(ue.code) ||
+			    clock_now_ms() >= deadline) {
+				code = ue.code;
+				snprintf(why, sizeof(why), "%s", ue.msg);
+				plan_release(&p);
+				observation_release(&o);
+				break;
+			}
+			waiting++;
 		}
 		if (p.nchanges == 0 && waiting == 0) {
 			/* nothing left that this run can do */

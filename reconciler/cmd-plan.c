@@ -31,6 +31,9 @@ cmd_plan_exec(struct ctx *c, int argc, char **argv)
 		plan_print(&p, stdout);
 	rc = c->opts->detailed_exitcode && p.nchanges > 0 ? GR_EXIT_CHANGES :
 	    GR_EXIT_OK;
+	/* A plan that could not check what runs is no "no changes". */
+	if (observation_unchecked(&o, &e))
+		rc = report_error(&e);
 	plan_release(&p);
 	observation_release(&o);
 	return rc;

@@ -219,6 +219,36 @@ observe(struct ctx *c, struct observation *o, struct gr_err *e)
 	return 0;
 }
 
+bool
+observation_unchecked(const struct observation *o, struct gr_err *e)
+{
+	const struct tracked	*t;
+	const struct prov_obs	*po;
+	size_t			 i, n = 0, first = 0;
+
+	for (i = 0; i < o->ntracked; i++) {
+		if (o->tracked[i].bucket != BUCKET_UNKNOWN)
+			continue;
+		if (n++ == 0)
+			first = i;
+	}
+	if (n == 0)
+		return false;
+	t = &o->tracked[first];
+	po = observation_provider(o, t->row.provider);
+	if (po != NULL && !po->ok && po->err.code != GR_OK) {
+		gr_err_set(e, po->err.code, "%zu tracked instance%s on '%s' "
+		    "could not be checked: %s", n, n == 1 ? "" : "s",
+		    t->row.provider, po->err.msg);
+		if (po->err.hint[0] != '\0')
+			gr_err_hint(e, "%s", po->err.hint);
+	} else
+		gr_err_set(e, GR_E_TRANSIENT, "%zu tracked instance%s on '%s' "
+		    "could not be checked: get failed", n, n == 1 ? "" : "s",
+		    t->row.provider);
+	return true;
+}
+
 void
 observation_release(struct observation *o)
 {

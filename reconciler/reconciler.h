@@ -183,6 +183,9 @@ int	 observe(struct ctx *, struct observation *, struct gr_err *);
 void	 observation_release(struct observation *);
 const struct prov_obs *observation_provider(const struct observation *,
 	    const char *);
+/* Whether a tracked instance could not be checked this pass (its provider
+ * could not be set up or listed, or get failed); why goes into e. */
+bool	 observation_unchecked(const struct observation *, struct gr_err *);
 
 /* diff.c: the plan. */
 enum action_kind {
