@@ -133,7 +133,9 @@ ctx_provider(struct ctx *c, const char *name, struct provider **out,
 	conf.noptions = ps->noptions;
 	conf.timeouts = ps->timeouts;
 	if (provider_new(&conf, &p, e) == -1) {
-		gr_err_prefix(e, "provider '%s'", name);
+		/* name it once: most providers' messages already do */
+		if (strstr(e->msg, name) == NULL)
+			gr_err_prefix(e, "provider '%s'", name);
 		rc = -1;
 		goto out;
 	}
