@@ -198,6 +198,10 @@ row_reserve(const struct ledger_inst *r, const struct instance *seen)
 	switch (r->state) {
 	case INST_IDLE:
 	case INST_PENDING:
+		/* the pass that records it running already counts it so */
+		if (seen != NULL && seen->billing && seen->state ==
+		    INST_RUNNING)
+			return seen->price;
 		return r->max_price;
 	case INST_RUNNING:
 	case INST_STOPPED:
