@@ -170,18 +170,12 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 				waiting++;
 			else if (p.v[i].kind == ACT_BLOCKED)
 				blocked++;
-			else if (p.v[i].kind == ACT_SPAWN ||
-			    p.v[i].kind == ACT_REPLACE)
-				tally.spawned++;
-			if (p.v[i].kind == ACT_TERMINATE ||
-			    p.v[i].kind == ACT_ORPHAN ||
-			    p.v[i].kind == ACT_REPLACE ||
-			    (p.v[i].kind == ACT_SYNC &&
-			    p.v[i].to == INST_TERMINATED &&
-			    p.v[i].billing_end))
-				tally.terminated++;
 		}
 		(void)exec_plan(c, &p, &res);
+		/* what was done, not what was decided: a failed spawn that is
+		 * retried three times spawned nothing */
+		tally.spawned += res.spawned;
+		tally.terminated += res.terminated;
 		tally.mutating_calls += res.mutating_calls;
 		if (res.failed > 0 && res.worst != GR_OK) {
 			code = res.worst;

@@ -708,8 +708,11 @@ exec_plan(struct ctx *c, const struct plan *p, struct exec_result *res)
 			if (worse(e.code, res->worst))
 				res->worst = e.code;
 			log_warnx("%s", e.msg);
-		} else
+		} else {
 			res->done++;
+			if (p->v[i].kind == ACT_ADOPT)
+				res->spawned++;	/* a lost reply's instance */
+		}
 	}
 	memset(&pl, 0, sizeof(pl));
 	pthread_mutex_init(&pl.mtx, NULL);
@@ -740,8 +743,17 @@ exec_plan(struct ctx *c, const struct plan *p, struct exec_result *res)
 
 		if (j->mutated)
 			res->mutating_calls++;
+		/* a replace that terminated the old one may fail to spawn */
+		if (j->a->kind == ACT_REPLACE && (j->rc == 0 || j->replaced_old))
+			res->terminated++;
 		if (j->rc == 0) {
 			res->done++;
+			if (j->a->kind == ACT_SPAWN || (j->a->kind ==
+			    ACT_REPLACE && j->replaced_old))
+				res->spawned++;
+			else if (j->a->kind == ACT_TERMINATE ||
+			    j->a->kind == ACT_ORPHAN)
+				res->terminated++;
 			continue;
 		}
 		res->failed++;

@@ -258,6 +258,8 @@ char	*action_address(const struct action *);	/* owned */
 struct exec_result {
 	size_t		 done;		/* actions that succeeded */
 	size_t		 failed;
+	size_t		 spawned;	/* instances made (or adopted) */
+	size_t		 terminated;	/* terminations the provider took */
 	enum gr_code	 worst;		/* the code that decides the exit */
 	size_t		 mutating_calls;
 };
@@ -271,8 +273,8 @@ struct apply_opts {
 struct apply_result {
 	bool		 converged;
 	size_t		 passes;
-	size_t		 spawned;	/* spawns and replacements decided */
-	size_t		 terminated;
+	size_t		 spawned;	/* instances made, not just decided */
+	size_t		 terminated;	/* terminations the provider took */
 	size_t		 mutating_calls;
 	int64_t		 ms;
 };
