@@ -379,7 +379,7 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 	struct spawn_req	 req;
 	struct gr_err		*e = &j->err;
 	char			 m[32], addr[256];
-	size_t			 i, tried = 0;
+	size_t			 i, tried = 0, missed = 0;
 	int			 waits = 0;
 	bool			 have_offers;
 
@@ -419,9 +419,13 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 		const struct offer *o = have_offers ? &ol.v[i] : NULL;
 
 		if (o != NULL && (o->price > gs->max_price || o->available <= 0 ||
-		    !region_allowed(gs, o->region) ||
-		    run_miss_active(c->run, pname, gs->gpu.type, o->region)))
+		    !region_allowed(gs, o->region)))
 			continue;
+		if (o != NULL &&
+		    run_miss_active(c->run, pname, gs->gpu.type, o->region)) {
+			missed++;	/* it said no capacity a moment ago */
+			continue;
+		}
 		if (tried++ == MAX_OFFERS_TRIED)
 			break;
 		req.offer = o;
@@ -448,7 +452,17 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 		break;
 	}
 	offer_list_release(&ol);
-	if (tried == 0 && e->code == GR_OK) {
+	if (tried == 0 && e->code == GR_OK && missed > 0) {
+		/* not the price: those offers just had no capacity */
+		gr_err_set(e, GR_E_CAPACITY, "spawn '%s' on %s: no capacity: "
+		    "every %s offer under $%s/h%s ran out in the last few "
+		    "minutes", addr, pname, gs->gpu.type,
+		    money_fmt(gs->max_price, m, sizeof(m)),
+		    gs->nregions > 0 ? " in the group's regions" : "");
+		gr_err_hint(e, "run again later, or add a provider");
+		if (c->run != NULL)
+			run_miss_add(c->run, pname, gs->gpu.type, NULL);
+	} else if (tried == 0 && e->code == GR_OK) {
 		gr_err_set(e, GR_E_CAPACITY, "spawn '%s' on %s: no %s offer "
 		    "under $%s/h%s", addr, pname, gs->gpu.type,
 		    money_fmt(gs->max_price, m, sizeof(m)),
