@@ -751,6 +751,11 @@ step_slots(struct planner *pl)
 		for (g = 0; g < fs->ngroups; g++) {
 			const struct group_spec *gs = &fs->groups[g];
 
+			if (gs->ttl_s > 0)
+				plan_warn(p, "%s/%s: ttl is not enforced yet; "
+				    "instances run until removed from the "
+				    "file", fs->name, gs->name);
+
 			for (slot = 0; slot < gs->count; slot++)
 				plan_slot(pl, fs, gs, slot);
 		}
