@@ -87,7 +87,11 @@ plan_print(const struct plan *p, FILE *fp)
 		fprintf(fp, "; %zu foreign instance%s left alone", p->nforeign,
 		    p->nforeign == 1 ? "" : "s");
 	fputc('\n', fp);
-	if (p->nchanges == 0)
+	if (p->nchanges == 0 && counts[ACT_WAIT] + counts[ACT_BLOCKED] > 0)
+		fprintf(fp, "no changes to make now, but the fleet does not "
+		    "match its files yet: %zu waiting, %zu blocked\n",
+		    counts[ACT_WAIT], counts[ACT_BLOCKED]);
+	else if (p->nchanges == 0)
 		fprintf(fp, "no changes: the fleet matches its files\n");
 	for (i = 0; i < p->nwarnings; i++)
 		fprintf(stderr, "warning: %s\n", p->warnings[i]);
