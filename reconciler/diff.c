@@ -457,7 +457,7 @@ step_untracked(struct planner *pl)
 /* The expected price of a spawn: the cheapest offer within max price. */
 static money_t
 expected_price(struct planner *pl, const struct group_spec *gs,
-    const char **provider)
+    const char **provider, bool *found)
 {
 	struct offer_list	 ol = { NULL, 0 };
 	struct provider		*prov;
@@ -465,6 +465,7 @@ expected_price(struct planner *pl, const struct group_spec *gs,
 	money_t			 price = gs->max_price;
 	size_t			 i, k;
 
+	*found = false;
 	*provider = gs->providers[0];
 	for (i = 0; i < gs->nproviders; i++) {
 		if (run_blocked(pl->c->run, gs->providers[i]) != NULL)
@@ -472,6 +473,8 @@ expected_price(struct planner *pl, const struct group_spec *gs,
 		*provider = gs->providers[i];
 		if (ctx_provider(pl->c, gs->providers[i], &prov, &e) == -1 ||
 		    provider_offers(prov, &gs->gpu, &ol, &e) == -1) {
+			/* cannot tell: the spawn will find out */
+			*found = true;
 			offer_list_release(&ol);
 			return price;
 		}
@@ -479,6 +482,8 @@ expected_price(struct planner *pl, const struct group_spec *gs,
 			if (ol.v[k].price <= gs->max_price &&
 			    ol.v[k].available > 0) {
 				price = ol.v[k].price;
+				*provider = gs->providers[i];
+				*found = true;
 				offer_list_release(&ol);
 				return price;
 			}
@@ -629,12 +634,14 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 	}
 
 	if (k == NULL) {
-		money_t	 price = expected_price(pl, gs, &prov);
+		bool	 found;
+		money_t	 price = expected_price(pl, gs, &prov, &found);
 
 		why = spawn_gate(pl, fs, gs, slot, buf, sizeof(buf), &wait);
 		a = plan_add(p, why == NULL ? ACT_SPAWN : wait ? ACT_WAIT :
-		    ACT_BLOCKED, fs->name, gs->name, slot, "%s",
-		    why == NULL ? "slot empty" : why);
+		    ACT_BLOCKED, fs->name, gs->name, slot, "%s%s",
+		    why == NULL ? "slot empty" : why, found ? "" :
+		    " (no offer within max price right now)");
 		a->fs = fs;
 		a->gs = gs;
 		a->provider = xstrdup(prov);
@@ -663,7 +670,8 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 			a = plan_add(p, ACT_WAIT, fs->name, gs->name, slot,
 			    "%s; waiting for the pending spawn first", reason);
 		} else {
-			money_t	 price = expected_price(pl, gs, &prov);
+			bool	 found;
+			money_t	 price = expected_price(pl, gs, &prov, &found);
 			struct fleet_money *fm = fleet_money(pl, fs->name);
 
 			/* The new one spawns once the old one's billing
