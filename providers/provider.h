@@ -272,4 +272,85 @@ void	 fake_set_teardown_stuck(struct provider *, bool);
 /* What one instance has been billed so far (0: unknown id). */
 money_t	 fake_instance_billed(struct provider *, const char *id);
 
+/*
+ * cred.c: API keys, resolved in the order of DESIGN.md section 9: an
+ * explicit key file, the provider's environment variable (VAST_API_KEY,
+ * RUNPOD_API_KEY, LAMBDA_API_KEY), the system keyring (secret-tool lookup
+ * service <provider> username <VAR>), systemd's $CREDENTIALS_DIRECTORY/<VAR>,
+ * then dotenv files (.env.<provider>, .env) in the working directory.  Key
+ * files must belong to the user and not be readable by others.  A key is
+ * never logged, put in a URL, an error, the ledger or a child's argv.
+ */
+struct cred {
+	char		*key;		/* owned; wiped on release */
+	char		*source;	/* owned: "env VAST_API_KEY", "file PATH" */
+};
+/* The environment variable of a provider ("VAST_API_KEY"), or NULL. */
+const char *cred_env_var(const char *provider);
+/* key_file may be NULL.  GR_E_AUTH (with a hint) when none is found. */
+int	 cred_resolve(const char *provider, const char *key_file,
+	    struct cred *, struct gr_err *);
+void	 cred_release(struct cred *);
+
+/*
+ * http.c: the only user of libcurl.  TLS verification always on; plain
+ * http:// only for loopback hosts; connect and total timeouts and a
+ * low-speed abort; a cap on the response size; no redirects; connection
+ * reuse per client; User-Agent "gpureconcile/<version>"; the key sent as
+ * "Authorization: Bearer" and redacted from every trace and error.
+ */
+struct http_client;
+
+struct http_req {
+	const char	*method;	/* "GET", "POST", "PUT", "DELETE" */
+	const char	*path;		/* appended to the base URL */
+	const char	*body;		/* NULL: none */
+	size_t		 body_len;
+	const char	*content_type;	/* default application/json */
+};
+
+struct http_resp {
+	long		 status;	/* 0: no response */
+	char		*body;		/* owned; NUL-terminated */
+	size_t		 len;
+	char		*content_type;	/* owned; NULL: none */
+	int64_t		 retry_after_ms; /* -1: none given */
+	struct kv	*headers;	/* owned; lowercase names */
+	size_t		 nheaders;
+};
+
+struct http_opts {
+	int64_t		 connect_timeout_ms;	/* default 10 s */
+	int64_t		 timeout_ms;		/* default 60 s, whole call */
+	int64_t		 max_body;		/* default 16 MiB */
+	int64_t		 min_interval_ms;	/* client-side pacing; 0: none */
+};
+
+/* base_url like "https://console.vast.ai" or "http://127.0.0.1:8080". */
+int	 http_client_new(const char *provider, const char *base_url,
+	    const struct cred *, const struct http_opts *,
+	    struct http_client **, struct gr_err *);
+void	 http_client_free(struct http_client *);
+/*
+ * Do one request.  Returns 0 whenever a response arrived (any status; the
+ * caller maps provider-specific bodies), -1 on transport failure with the
+ * taxonomy code set (TRANSIENT, with outcome_unknown when the request may
+ * have been sent) and the key redacted from the message.
+ */
+int	 http_do(struct http_client *, const struct http_req *,
+	    struct http_resp *, struct gr_err *);
+void	 http_resp_release(struct http_resp *);
+const char *http_resp_header(const struct http_resp *, const char *name);
+/*
+ * The generic mapping of an HTTP status onto the taxonomy: 401/403 AUTH,
+ * 404/410 NOT_FOUND, 408/425/5xx TRANSIENT, 429 RATE_LIMIT (with
+ * Retry-After, clamped), 400/409/422 INVALID_SPEC, 402 QUOTA_EXCEEDED.
+ * Sets e (msg "what failed: HTTP <status>: <short body>") and returns -1
+ * for status >= 400; 0 otherwise.  Providers refine it for their bodies.
+ */
+int	 http_classify(const char *what, const struct http_resp *,
+	    struct gr_err *);
+/* Parse a Retry-After value (seconds or an HTTP date) into ms; -1. */
+int64_t	 http_parse_retry_after(const char *, int64_t now_ms);
+
 #endif /* GR_PROVIDER_H */
