@@ -25,6 +25,7 @@ instance_release(struct instance *in)
 	free(in->ssh_host);
 	free(in->ssh_user);
 	free(in->status);
+	free(in->files_root);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -39,6 +40,7 @@ instance_copy(struct instance *dst, const struct instance *src)
 	dst->ssh_host = dup_or_null(src->ssh_host);
 	dst->ssh_user = dup_or_null(src->ssh_user);
 	dst->status = dup_or_null(src->status);
+	dst->files_root = dup_or_null(src->files_root);
 }
 
 struct instance *

@@ -1915,10 +1915,13 @@ sup_start(const struct sup_args *a, const struct spawn_req *req,
  */
 
 static void
-inst_fill(struct instance *out, const struct meta *m, enum probe pr)
+inst_fill(const struct local *lp, struct instance *out, const struct meta *m,
+    enum probe pr)
 {
 	memset(out, 0, sizeof(*out));
 	out->id = xstrdup(m->id);
+	/* no SSH here: the instance's files are read from its work dir */
+	out->files_root = xasprintf("%s/%s", lp->inst_dir, m->id);
 	out->label = m->label != NULL ? xstrdup(m->label) : NULL;
 	out->gpu = xstrdup(m->gpu);
 	out->gpu_count = m->gpu_count;
@@ -2053,7 +2056,7 @@ inst_create(struct local *lp, const struct spawn_req *req,
 		inst_abandon(lp, &m, dir);
 		goto free_all;
 	}
-	inst_fill(out, &m, PROBE_RUNNING);
+	inst_fill(lp, out, &m, PROBE_RUNNING);
 	log_debug("%s: local instance %s up, pid %ld, GPUs '%s'", m.address,
 	    m.id, (long)pid, buf_str(&cvd));
 	rc = 0;
@@ -2208,7 +2211,7 @@ local_list(struct provider *p, struct instance_list *out, struct gr_err *e)
 			in->status = xstrdup("unreadable");
 			continue;
 		}
-		inst_fill(instance_list_add(out), &m, inst_probe(lp, &m));
+		inst_fill(lp, instance_list_add(out), &m, inst_probe(lp, &m));
 		meta_release(&m);
 	}
 	ids_free(ids, n);
@@ -2243,7 +2246,7 @@ local_get(struct provider *p, const char *id, struct instance *out,
 
 	if (inst_lookup(lp, "get", id, &m, e) == -1)
 		return -1;
-	inst_fill(out, &m, inst_probe(lp, &m));
+	inst_fill(lp, out, &m, inst_probe(lp, &m));
 	meta_release(&m);
 	return 0;
 }

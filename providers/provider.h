@@ -47,6 +47,9 @@ struct instance {
 	char		*ssh_user;	/* owned; NULL: not yet known */
 	char		*status;	/* owned; the provider's own word */
 	int64_t		 created_ms;	/* 0: unknown */
+	char		*files_root;	/* owned; a local directory holding the
+					 * instance's files (local provider);
+					 * NULL: reach them over SSH */
 };
 
 struct instance_list {
@@ -120,6 +123,16 @@ const char *prov_op_name(enum prov_op);
 
 struct provider;
 
+/* What a heartbeat found: the provider's health and its instances. */
+struct heartbeat {
+	bool		 healthy;
+	size_t		 ninstances;	/* everything the account has */
+	size_t		 nours;		/* carrying this ledger's label */
+	size_t		 nrunning, npending, nstopping;
+	int64_t		 latency_ms;	/* of the list call */
+	char		 detail[256];
+};
+
 struct provider_ops {
 	const char	*name;
 	unsigned int	 caps;		/* PROV_CAP_* */
@@ -138,6 +151,11 @@ struct provider_ops {
 		    struct gr_err *);	/* GR_E_NOT_FOUND when gone */
 	int	(*stop)(struct provider *, const char *id, struct gr_err *);
 	int	(*start)(struct provider *, const char *id, struct gr_err *);
+	/* Lifecycle hooks; NULL gets the wrappers' default (see wrap.c). */
+	int	(*startup)(struct provider *, struct gr_err *);
+	void	(*shutdown)(struct provider *);
+	int	(*heartbeat)(struct provider *, struct heartbeat *,
+		    struct gr_err *);
 };
 
 /* A live provider: created by provider_new, freed by provider_free. */
@@ -147,6 +165,8 @@ struct provider {
 	char		*ledger_id;	/* owned */
 	struct provider_timeouts timeouts;
 	void		*priv;		/* the provider's own state */
+	char		*cred_source;	/* owned; where its key came from;
+					 * NULL: it needs none */
 	/* statistics kept by the wrappers (atomic) */
 	uint64_t	 calls[PROV_OP__COUNT];
 	uint64_t	 errors[PROV_OP__COUNT];
@@ -198,6 +218,34 @@ int	 provider_get(struct provider *, const char *id, struct instance *,
 	    struct gr_err *);
 int	 provider_stop(struct provider *, const char *id, struct gr_err *);
 int	 provider_start(struct provider *, const char *id, struct gr_err *);
+/*
+ * Lifecycle hooks, what `check` and `watch` call.  startup: credentials
+ * and reachability (default: one list call succeeds).  shutdown: let go of
+ * connections (default: nothing).  heartbeat: a health check and a count
+ * of the provider's instances, ours and others (default: one list).
+ */
+int	 provider_startup(struct provider *, struct gr_err *);
+void	 provider_shutdown(struct provider *);
+int	 provider_heartbeat(struct provider *, struct heartbeat *,
+	    struct gr_err *);
+
+/*
+ * bootstrap.c: the provider-facing script of a group, generated once per
+ * group: a POSIX sh script that exports the group's env and runs the
+ * user's script (whatever its interpreter).  The same input always gives
+ * the same bytes; the checksum (SHA-256 of the content) is recorded in
+ * the ledger.
+ */
+struct bootstrap {
+	char		*content;	/* owned */
+	size_t		 len;
+	const char	*format;	/* "sh" */
+	char		 checksum[65];
+};
+int	 bootstrap_generate(const char *script, size_t len,
+	    const struct kv *env, size_t nenv, struct bootstrap *,
+	    struct gr_err *);
+void	 bootstrap_release(struct bootstrap *);
 
 /* The providers; each file exports only its ops (fake adds test knobs). */
 extern const struct provider_ops local_provider_ops;	/* local.c */

@@ -106,6 +106,7 @@ provider_new(const struct provider_conf *conf, struct provider **out,
 	p->timeouts = conf->timeouts;
 	if (ops->init(p, conf, e) == -1) {
 		snprintf(e->provider, sizeof(e->provider), "%s", p->name);
+		free(p->cred_source);
 		free(p->ledger_id);
 		free(p->name);
 		free(p);
@@ -122,6 +123,7 @@ provider_free(struct provider *p)
 		return;
 	if (p->ops->fini != NULL)
 		p->ops->fini(p);
+	free(p->cred_source);
 	free(p->ledger_id);
 	free(p->name);
 	free(p);

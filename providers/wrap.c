@@ -174,3 +174,71 @@ provider_start(struct provider *p, const char *id, struct gr_err *e)
 	rc = p->ops->start(p, id, e);
 	return wrap_leave(p, PROV_OP_START, id, rc, t0, e);
 }
+
+int
+provider_startup(struct provider *p, struct gr_err *e)
+{
+	struct instance_list	 l = { NULL, 0 };
+	int			 rc;
+
+	gr_err_clear(e);
+	if (p->ops->startup != NULL)
+		rc = p->ops->startup(p, e);
+	else {
+		/* reachable and authenticated: one real call succeeds */
+		rc = provider_list(p, &l, e);
+		instance_list_release(&l);
+	}
+	if (rc == -1) {
+		snprintf(e->provider, sizeof(e->provider), "%s", p->name);
+		log_debug("%s: startup: %s", p->name, e->msg);
+	}
+	return rc;
+}
+
+void
+provider_shutdown(struct provider *p)
+{
+	if (p->ops->shutdown != NULL)
+		p->ops->shutdown(p);
+}
+
+int
+provider_heartbeat(struct provider *p, struct heartbeat *hb, struct gr_err *e)
+{
+	struct instance_list	 l = { NULL, 0 };
+	int64_t			 t0 = clock_mono_ms(), uid;
+	size_t			 i;
+
+	memset(hb, 0, sizeof(*hb));
+	gr_err_clear(e);
+	if (p->ops->heartbeat != NULL)
+		return p->ops->heartbeat(p, hb, e);
+	if (provider_list(p, &l, e) == -1) {
+		snprintf(hb->detail, sizeof(hb->detail), "%.200s", e->msg);
+		return -1;
+	}
+	hb->latency_ms = clock_mono_ms() - t0;
+	for (i = 0; i < l.n; i++) {
+		const struct instance *in = &l.v[i];
+
+		if (in->state == INST_TERMINATED)
+			continue;
+		hb->ninstances++;
+		if (*p->ledger_id != '\0' &&
+		    owner_label_parse(in->label, p->ledger_id, &uid))
+			hb->nours++;
+		if (in->state == INST_RUNNING)
+			hb->nrunning++;
+		else if (in->state == INST_PENDING || in->state == INST_IDLE)
+			hb->npending++;
+		else if (in->state == INST_STOPPING)
+			hb->nstopping++;
+	}
+	hb->healthy = true;
+	snprintf(hb->detail, sizeof(hb->detail), "%zu instance%s (%zu ours), "
+	    "list in %lld ms", hb->ninstances, hb->ninstances == 1 ? "" : "s",
+	    hb->nours, (long long)hb->latency_ms);
+	instance_list_release(&l);
+	return 0;
+}

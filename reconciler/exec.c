@@ -28,6 +28,7 @@ struct job {
 	struct gr_err		 err;
 	bool			 mutated;	/* a mutating call was made */
 	bool			 replaced_old;	/* replace: old one is gone */
+	struct bootstrap	 bs;		/* the group's generated script */
 };
 
 struct pool {
@@ -410,8 +411,8 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 	req.regions = (const char *const *)gs->regions;
 	req.nregions = gs->nregions;
 	req.spot = gs->spot;
-	req.bootstrap = gs->bootstrap;
-	req.bootstrap_len = gs->bootstrap_len;
+	req.bootstrap = j->bs.content;
+	req.bootstrap_len = j->bs.len;
 	req.env = gs->env;
 	req.nenv = gs->nenv;
 	gr_err_clear(e);
@@ -498,7 +499,7 @@ exec_spawn(struct job *j)
 	struct instance		 in;
 	struct gr_err		 ge;
 	enum spawn_outcome	 out = SPAWN_NEXT_PROVIDER;
-	char			 m1[32], m2[32], sha[65];
+	char			 m1[32], m2[32];
 	char			*addr = action_address(a);
 	size_t			 i;
 	int			 rc = -1;
@@ -518,8 +519,12 @@ exec_spawn(struct job *j)
 	r.gpu_count = gs->gpu.count;
 	r.max_price = gs->max_price;
 	if (gs->bootstrap != NULL) {
-		sha256_hex(gs->bootstrap, gs->bootstrap_len, sha);
-		r.bootstrap_sha256 = xstrdup(sha);
+		if (bootstrap_generate(gs->bootstrap, gs->bootstrap_len,
+		    gs->env, gs->nenv, &j->bs, &j->err) == -1) {
+			gr_err_prefix(&j->err, "spawn '%s'", addr);
+			goto out;
+		}
+		r.bootstrap_sha256 = xstrdup(j->bs.checksum);
 	}
 	if (ledger_intent_spawn(c->ledger, &r, &j->err) == -1)
 		goto out;
@@ -755,6 +760,7 @@ exec_plan(struct ctx *c, const struct plan *p, struct exec_result *res)
 	for (i = 0; i < pl.njobs; i++) {
 		struct job *j = &pl.jobs[i];
 
+		bootstrap_release(&j->bs);
 		if (j->mutated)
 			res->mutating_calls++;
 		/* a replace that terminated the old one may fail to spawn */
