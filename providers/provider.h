@@ -365,6 +365,10 @@ struct http_resp {
 	int64_t		 retry_after_ms; /* -1: none given */
 	struct kv	*headers;	/* owned; lowercase names */
 	size_t		 nheaders;
+	/* Added with http.c: for http_classify's hints. */
+	char		*key_source;	/* owned; where the key sent came
+					   from ("env VAST_API_KEY"); NULL:
+					   none was sent */
 };
 
 struct http_opts {
@@ -400,5 +404,13 @@ int	 http_classify(const char *what, const struct http_resp *,
 	    struct gr_err *);
 /* Parse a Retry-After value (seconds or an HTTP date) into ms; -1. */
 int64_t	 http_parse_retry_after(const char *, int64_t now_ms);
+/*
+ * Added with http.c: scrubbing a secret out of text.  http_redact returns
+ * a new string (the caller frees it) with every occurrence of secret
+ * replaced by "[redacted]"; http_err_redact does the same to an error's
+ * message and hint in place.  A NULL or empty secret changes nothing.
+ */
+char	*http_redact(const char *text, size_t len, const char *secret);
+void	 http_err_redact(struct gr_err *, const char *secret);
 
 #endif /* GR_PROVIDER_H */

@@ -38,7 +38,7 @@ struct pool {
 	pthread_mutex_t	 mtx;
 };
 
-static void
+void
 row_apply_seen(struct ledger_inst *r, const struct instance *in, int64_t now)
 {
 	if (in->id != NULL && r->provider_id == NULL)
@@ -182,22 +182,28 @@ call_get(struct ctx *c, struct provider *p, const char *id,
 
 /*
  * Terminate the instance of row r: STOPPING first (the intent), then the
- * call, then confirmation.  Returns 0 when the call was accepted (the row
- * is TERMINATED if the end of billing is confirmed, else still STOPPING
- * for the next pass), -1 on failure (the row stays STOPPING).
+ * call, then confirmation, polling get() for up to wait_ms (0: once).
+ * Returns 0 when the call was accepted: *gone tells whether the end of
+ * billing is confirmed (row TERMINATED) or not yet (row STOPPING, the next
+ * pass or run checks again).  -1 on failure (the row stays STOPPING).
  */
-static int
-terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
-    bool *gone, struct gr_err *e)
+int
+exec_terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
+    int64_t wait_ms, bool *gone, struct gr_err *e)
 {
 	struct provider	*p;
 	struct instance	 in;
 	struct gr_err	 ge;
 	char		 addr[256];
+	int64_t		 until = clock_now_ms() + wait_ms;
+	bool		 ended = false;
 
 	*gone = false;
-	snprintf(addr, sizeof(addr), "%s/%s/%d", r->fleet ? r->fleet : "-",
-	    r->group ? r->group : "-", r->slot);
+	if (r->kind == LEDGER_KIND_ADHOC)
+		snprintf(addr, sizeof(addr), "adhoc/%s", r->group);
+	else
+		snprintf(addr, sizeof(addr), "%s/%s/%d", r->fleet, r->group,
+		    r->slot);
 	if (ctx_provider(c, r->provider, &p, e) == -1)
 		return -1;
 	if (r->provider_id == NULL) {
@@ -219,19 +225,20 @@ terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
 		    &ge);
 		return -1;
 	}
-	memset(&in, 0, sizeof(in));
-	if (call_get(c, p, r->provider_id, &in, &ge) == -1) {
-		if (ge.code != GR_E_NOT_FOUND &&
-		    ge.code != GR_E_SPOT_INTERRUPTED) {
-			/* cannot tell yet: the next pass checks again */
-			instance_release(&in);
-			return 0;
-		}
-	} else if (in.state != INST_TERMINATED) {
+	for (;;) {
+		memset(&in, 0, sizeof(in));
+		if (call_get(c, p, r->provider_id, &in, &ge) == -1)
+			ended = ge.code == GR_E_NOT_FOUND ||
+			    ge.code == GR_E_SPOT_INTERRUPTED;
+		else
+			ended = in.state == INST_TERMINATED;
 		instance_release(&in);
-		return 0;
+		if (ended || clock_now_ms() >= until)
+			break;
+		clock_sleep_ms(c->cfg->poll_ms < 1000 ? c->cfg->poll_ms : 1000);
 	}
-	instance_release(&in);
+	if (!ended)
+		return 0;	/* not yet: the next check confirms */
 	r->state = INST_TERMINATED;
 	r->billing_end_ms = clock_now_ms();
 	if (ledger_update(c->ledger, r, "terminated", "billing end confirmed",
@@ -302,7 +309,7 @@ exec_terminate(struct job *j)
 	if (r.provider_id == NULL && a->provider_id != NULL)
 		r.provider_id = xstrdup(a->provider_id);
 	j->mutated = true;
-	rc = terminate_row(c, &r, a->reason, &gone, &j->err);
+	rc = exec_terminate_row(c, &r, a->reason, 0, &gone, &j->err);
 	if (rc == 0 && a->counts_failure && c->run != NULL) {
 		struct slot_state	*ss;
 		char			*addr = action_address(a);
@@ -600,7 +607,7 @@ exec_spawn(struct job *j)
 		    money_fmt(gs->max_price, m2, sizeof(m2)));
 
 		log_warnx("%s: %s; terminating it", addr, why);
-		(void)terminate_row(c, &r, why, &gone, &ge);
+		(void)exec_terminate_row(c, &r, why, 0, &gone, &ge);
 		gr_err_set(&j->err, GR_E_INVALID_SPEC, "spawn '%s' on %s: %s",
 		    addr, r.provider, why);
 		free(why);
@@ -627,7 +634,7 @@ exec_replace(struct job *j)
 	if (r.provider_id == NULL && j->a->provider_id != NULL)
 		r.provider_id = xstrdup(j->a->provider_id);
 	j->mutated = true;
-	rc = terminate_row(j->c, &r, j->a->reason, &gone, &j->err);
+	rc = exec_terminate_row(j->c, &r, j->a->reason, 0, &gone, &j->err);
 	ledger_inst_release(&r);
 	if (rc == -1 || !gone)
 		return rc;	/* the next pass spawns once it is gone */

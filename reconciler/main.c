@@ -25,6 +25,14 @@ enum {
 	OPT_ONCE,
 	OPT_VERSION,
 	OPT_DESTROY,
+	OPT_GPU,
+	OPT_DISK,
+	OPT_TEMPLATE,
+	OPT_BUDGET,
+	OPT_NAME,
+	OPT_INSTANCE,
+	OPT_REMOTE,
+	OPT_LOCAL,
 };
 
 static const struct option long_opts[] = {
@@ -36,6 +44,14 @@ static const struct option long_opts[] = {
 	{ "detailed-exitcode",	no_argument,		NULL, OPT_DETAILED },
 	{ "all",		no_argument,		NULL, OPT_ALL },
 	{ "destroy",		no_argument,		NULL, OPT_DESTROY },
+	{ "gpu",		required_argument,	NULL, OPT_GPU },
+	{ "disk",		required_argument,	NULL, OPT_DISK },
+	{ "template",		required_argument,	NULL, OPT_TEMPLATE },
+	{ "budget",		required_argument,	NULL, OPT_BUDGET },
+	{ "name",		required_argument,	NULL, OPT_NAME },
+	{ "instance",		required_argument,	NULL, OPT_INSTANCE },
+	{ "remote",		required_argument,	NULL, OPT_REMOTE },
+	{ "local",		required_argument,	NULL, OPT_LOCAL },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -89,6 +105,45 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_DESTROY:
 			o->destroy = true;
+			break;
+		case OPT_GPU:
+			o->gpu = optarg;
+			break;
+		case OPT_DISK:
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 ||
+			    v > 100000) {
+				fprintf(stderr, "gpureconcile: --disk '%s': "
+				    "expected GB from 1 to 100000\n", optarg);
+				return -1;
+			}
+			o->disk_gb = (int)v;
+			break;
+		case OPT_TEMPLATE:
+			o->template_name = optarg;
+			break;
+		case OPT_BUDGET: {
+			const char *why;
+
+			if (!money_parse(optarg, &o->budget, &why)) {
+				fprintf(stderr, "gpureconcile: --budget '%s': "
+				    "%s\n", optarg, why);
+				return -1;
+			}
+			o->has_budget = true;
+			break;
+		}
+		case OPT_NAME:
+			o->name = optarg;
+			break;
+		case OPT_INSTANCE:
+			o->instance = optarg;
+			break;
+		case OPT_REMOTE:
+			o->remote = optarg;
+			break;
+		case OPT_LOCAL:
+			o->local = optarg;
 			break;
 		case OPT_PARALLEL:
 			v = strtol(optarg, &end, 10);

@@ -57,6 +57,16 @@ struct options {
 	bool		 destroy;	/* every group's count taken as 0 */
 	int		 verbose;
 	int		 parallel;	/* 0: config */
+	/* `provider NAME ...` (the adapter contract) */
+	const char	*gpu;		/* --gpu TYPE */
+	int		 disk_gb;	/* --disk GB (0: not given) */
+	const char	*template_name;	/* --template NAME (an image) */
+	money_t		 budget;	/* --budget $/h */
+	bool		 has_budget;
+	const char	*name;		/* --name NAME (default "adhoc") */
+	const char	*instance;	/* --instance ID */
+	const char	*remote;	/* --remote PATH */
+	const char	*local;		/* --local PATH */
 };
 
 /*
@@ -264,6 +274,11 @@ struct exec_result {
 	size_t		 mutating_calls;
 };
 int	 exec_plan(struct ctx *, const struct plan *, struct exec_result *);
+/* Copy what a provider reports into a ledger row (billing start: now). */
+void	 row_apply_seen(struct ledger_inst *, const struct instance *,
+	    int64_t now);
+int	 exec_terminate_row(struct ctx *, struct ledger_inst *, const char *,
+	    int64_t wait_ms, bool *gone, struct gr_err *);
 
 /* apply.c: repeat passes until converged or out of time. */
 struct apply_opts {
@@ -281,6 +296,17 @@ struct apply_result {
 /* 0 when converged; else -1 with why in the error. */
 int	 apply_run(struct ctx *, const struct apply_opts *,
 	    struct apply_result *, struct gr_err *);
+
+/* pull.c: copy an instance's files from a local directory, safely. */
+struct pull_stats {
+	size_t		 files;		/* written */
+	size_t		 skipped;	/* already identical */
+	size_t		 symlinks_skipped;
+	size_t		 bytes;
+};
+int	 pull_local_tree(const char *root, const char *remote,
+	    const char *local, int64_t timeout_ms, struct pull_stats *,
+	    struct gr_err *);
 
 /* cmd.c: the command table. */
 #define CMD_NEEDS_LEDGER	0x01	/* open (create) the ledger */
@@ -301,6 +327,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_plan_entry;
 extern const struct cmd_entry cmd_apply_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_provider_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_version_entry;
 
