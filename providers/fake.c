@@ -322,6 +322,17 @@ state_take_settings(struct fake_state *dst, struct fake_state *src)
 	dst->list_delay_ms = src->list_delay_ms;
 	dst->teardown_ms = src->teardown_ms;
 	dst->latency_ms = src->latency_ms;
+	if (dst->stuck && !src->stuck) {
+		/* un-sticking from the options releases the hung ones too,
+		 * as fake_set_teardown_stuck(false) does */
+		int64_t	 now = clock_now_ms();
+		size_t	 i;
+
+		for (i = 0; i < dst->ninsts; i++)
+			if (dst->insts[i].phase == FAKE_ENDING &&
+			    dst->insts[i].gone_ms == FAKE_STUCK)
+				dst->insts[i].gone_ms = now + src->teardown_ms;
+	}
 	dst->stuck = src->stuck;
 	memcpy(dst->capacity, src->capacity,
 	    catalog_count() * sizeof(*dst->capacity));

@@ -53,7 +53,7 @@ default_deadline(struct ctx *c, const struct observation *o)
 		spin = t.spinup_ms;
 		tear = t.teardown_ms;
 	}
-	return spin + tear + 30 * 1000;
+	return spin + tear;
 }
 
 /* Why the pass cannot make progress on its blocked slots. */
@@ -144,6 +144,8 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			 */
 			deadline = start + (ao->deadline_ms > 0 ?
 			    ao->deadline_ms : default_deadline(c, &o));
+			if (deadline < start + 10 * 1000)
+				deadline = start + 10 * 1000;
 			hard_deadline = deadline + default_deadline(c, &o);
 		}
 		if (clock_now_ms() >= deadline)
@@ -215,14 +217,23 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			observation_release(&o);
 			break;
 		}
-		if (clock_now_ms() >= hard_deadline) {
-			bool	 stopping = false;
+		if (clock_now_ms() >= deadline) {
+			bool	 stopping = false, allocs = false;
 
-			for (i = 0; i < p.n; i++)
-				if (p.v[i].kind == ACT_WAIT &&
-				    strstr(p.v[i].reason, "terminating") !=
-				    NULL)
+			for (i = 0; i < p.n; i++) {
+				if (p.v[i].stopping_wait)
 					stopping = true;
+				else if (p.v[i].pending_alloc ||
+				    action_mutates(&p.v[i]))
+					allocs = true;
+			}
+			/*
+			 * Past the deadline, stay only for allocations of
+			 * ours still pending (each gets its own spinup
+			 * timeout and cleanup), up to the hard deadline.
+			 */
+			if (allocs && clock_now_ms() < hard_deadline)
+				goto next_pass;
 			if (stopping) {
 				fprintf(stderr, "Could not confirm billing "
 				    "stopped. Check your provider "
@@ -240,6 +251,7 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			observation_release(&o);
 			break;
 		}
+next_pass:
 		if (p.nchanges == 0 || res.done == 0) {
 			int64_t	 now = clock_now_ms();
 			const struct provider_timeouts *t =

@@ -265,7 +265,11 @@ step_rows(struct planner *pl)
 		cd->group = r->group;
 		cd->slot = r->slot;
 		cd->state = r->state;
-		cd->reserve = row_reserve(r, in);
+		gone = t->bucket != BUCKET_UNKNOWN &&
+		    (in == NULL || in->state == INST_TERMINATED);
+		/* a confirmed end of billing frees its reservation now */
+		cd->reserve = r->state == INST_STOPPING && gone ? 0 :
+		    row_reserve(r, in);
 		fm = fleet_money(pl, r->fleet);
 		fm->before += cd->reserve;
 		pl->global_now += cd->reserve;
@@ -280,7 +284,6 @@ step_rows(struct planner *pl)
 			cd->fills = is_live(r->state);
 			continue;
 		}
-		gone = in == NULL || in->state == INST_TERMINATED;
 		if (r->state == INST_STOPPING) {
 			if (gone) {
 				a = plan_add(p, ACT_SYNC, r->fleet, r->group,
@@ -288,11 +291,21 @@ step_rows(struct planner *pl)
 				action_from_row(a, r, in);
 				a->to = INST_TERMINATED;
 				a->billing_end = true;
-			} else if (in->state == INST_STOPPING) {
+			} else if (in->state == INST_STOPPING &&
+			    pl->now - r->updated_ms < to->teardown_ms) {
 				a = plan_add(p, ACT_WAIT, r->fleet, r->group,
 				    r->slot, "terminating; waiting for the "
 				    "provider to confirm");
 				action_from_row(a, r, in);
+				a->stopping_wait = true;
+			} else if (in->state == INST_STOPPING) {
+				a = plan_add(p, ACT_TERMINATE, r->fleet,
+				    r->group, r->slot, "termination not "
+				    "confirmed after %llds; asking again",
+				    (long long)(pl->now - r->updated_ms) /
+				    1000);
+				action_from_row(a, r, in);
+				a->stopping_wait = true;
 			} else {
 				a = plan_add(p, ACT_TERMINATE, r->fleet,
 				    r->group, r->slot, "termination not "
@@ -331,6 +344,7 @@ step_rows(struct planner *pl)
 			    "waiting for its label to show up" :
 			    "not listed yet");
 			action_from_row(a, r, in);
+			a->pending_alloc = true;
 			continue;
 		}
 		if (r->provider_id == NULL) {
@@ -593,6 +607,34 @@ plan_duplicate(struct planner *pl, const struct fleet_spec *fs,
 }
 
 /*
+ * The slot's previous instance, still terminating (not yet confirmed
+ * gone) within its teardown timeout, or NULL.
+ */
+static const struct ledger_inst *
+slot_stopping(struct planner *pl, const char *fleet, const char *group,
+    int slot)
+{
+	size_t	 i;
+
+	for (i = 0; i < pl->o->ntracked; i++) {
+		const struct tracked	*t = &pl->o->tracked[i];
+		const struct ledger_inst *r = &t->row;
+
+		if (r->kind != LEDGER_KIND_FLEET ||
+		    r->state != INST_STOPPING || r->slot != slot ||
+		    strcmp(r->fleet, fleet) != 0 ||
+		    strcmp(r->group, group) != 0)
+			continue;
+		if (t->bucket == BUCKET_UNKNOWN || (t->seen != NULL &&
+		    t->seen->state != INST_TERMINATED && pl->now -
+		    r->updated_ms < config_provider(pl->c->cfg,
+		    r->provider)->timeouts.teardown_ms))
+			return r;
+	}
+	return NULL;
+}
+
+/*
  * fm->before doubles as the running reservation while planning; the
  * "before" figure shown to the user is saved first in plan_build.
  */
@@ -633,6 +675,22 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		plan_duplicate(pl, fs, gs, slot, dup);
 	}
 
+	if (k == NULL && (r = slot_stopping(pl, fs->name, gs->name, slot)) !=
+	    NULL) {
+		/* replace is terminate, confirm, then spawn: the old one may
+		 * still hold the capacity (and the money) */
+		a = plan_add(p, ACT_WAIT, fs->name, gs->name, slot,
+		    "its previous instance %s is still terminating",
+		    r->provider_id != NULL ? r->provider_id : "?");
+		a->fs = fs;
+		a->gs = gs;
+		a->provider = xstrdup(gs->providers[0]);
+		a->gpu = xstrdup(gs->gpu.type);
+		a->gpu_count = gs->gpu.count;
+		a->price = gs->max_price;
+		a->stopping_wait = true;
+		return;
+	}
 	if (k == NULL) {
 		bool	 found;
 		money_t	 price = expected_price(pl, gs, &prov, &found);
@@ -725,6 +783,7 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		a = plan_add(p, ACT_WAIT, fs->name, gs->name, slot,
 		    "pending for %llds",
 		    (long long)(pl->now - r->created_ms) / 1000);
+		a->pending_alloc = true;
 	} else {
 		a = plan_add(p, ACT_KEEP, fs->name, gs->name, slot,
 		    "matches its group");

@@ -230,6 +230,8 @@ struct action {
 	enum inst_state	 to;		/* ACT_SYNC: the state to record */
 	bool		 billing_end;	/* ACT_SYNC: billing ended now */
 	bool		 counts_failure; /* a spinup timeout: the slot failed */
+	bool		 pending_alloc;	/* ACT_WAIT on an allocation we made */
+	bool		 stopping_wait;	/* ACT_WAIT on an unconfirmed end */
 	bool		 has_seen;
 	struct instance	 seen;		/* owned copy of what was listed */
 	char		*spec_file;	/* owned; ACT_SYNC: the fleet moved */

@@ -282,6 +282,50 @@ test_crash_windows(void)
 	env_close(&v);
 }
 
+/* Bug found by t/9003: replace spawned before the old end was confirmed. */
+static void
+test_replace_waits_for_the_old_end(void)
+{
+	struct env		 v;
+	struct plan		 p;
+	struct observation	 o;
+	struct exec_result	 res;
+	struct run_state	 rs;
+	struct gr_err		 e;
+	size_t			 i;
+	bool			 said = false;
+
+	env_open(&v, NULL);
+	set_fleet(&v, 1, "img:1", NULL);
+	is_int(env_apply(&v), 0, "replace-wait: setup");
+	fake_set_teardown_ms(v.fake, 30000);
+	set_fleet(&v, 1, "img:2", NULL);
+	env_plan(&v, &p);
+	run_state_init(&rs, 1);
+	v.c.run = &rs;
+	(void)exec_plan(&v.c, &p, &res);
+	plan_release(&p);
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 1,
+	    "replace-wait: the first pass only terminates (old still ending)");
+	observe(&v.c, &o, &e);
+	plan_build(&v.c, &o, &p, &e);
+	observation_release(&o);
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "replace-wait: no spawn while the old one is terminating");
+	for (i = 0; i < p.n; i++)
+		if (p.v[i].kind == ACT_WAIT &&
+		    strstr(p.v[i].reason, "still terminating") != NULL)
+			said = true;
+	ok(said, "replace-wait: the slot waits for its previous instance");
+	plan_release(&p);
+	v.c.run = NULL;
+	run_state_release(&rs);
+	is_int(env_apply(&v), 0, "replace-wait: converges once it is gone");
+	is_int((long long)fake_billing_count(v.fake), 1,
+	    "replace-wait: one instance bills in the end");
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -292,5 +336,6 @@ main(void)
 	test_budget();
 	test_orphans_and_foreign();
 	test_crash_windows();
+	test_replace_waits_for_the_old_end();
 	return done_testing();
 }
