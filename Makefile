@@ -12,7 +12,7 @@
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 CC	?= cc
-PKGS	 = yaml-0.1 sqlite3 jansson libcrypto
+PKGS	 = yaml-0.1 sqlite3 jansson libcrypto libcurl
 
 ifeq ($(SANITIZE),1)
 B	:= build-san
@@ -30,10 +30,13 @@ WARN	 = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 # pkg-config is optional on the command line; deps makes sure it exists.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	      echo -lyaml -lsqlite3 -ljansson -lcrypto)
+	      echo -lyaml -lsqlite3 -ljansson -lcrypto -lcurl)
 CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
 	   -MMD -MP
 LDLIBS	+= $(PKG_LIBS) -lpthread
+# The HTTP layer's test runs an HTTP server of its own.
+$(B)/t/3201-http.t: LDLIBS += $(shell pkg-config --libs libmicrohttpd \
+	    2>/dev/null || echo -lmicrohttpd)
 LDFLAGS	+= $(SANFLAGS)
 
 LIB_SRCS := $(wildcard util/*.c spec/*.c providers/*.c state/*.c) \

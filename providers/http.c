@@ -15,7 +15,13 @@
  *   30 s) and a cap on the reply (Content-Length checked up front, the
  *   bytes counted as they come); a reply over the cap is an error.
  * - One easy handle per client, so connections are reused; a mutex
- *   serialises the calls on one client, so threads may share it.
+ *   serialises the calls on one client, so threads may share it.  Except:
+ *   POST, PUT and PATCH (Vast rents with a PUT, RunPod and Lambda with a
+ *   POST) always open a fresh connection.  libcurl silently sends a
+ *   request again when a reused connection dies before any reply, which
+ *   is right for an idle connection the server had closed, but would
+ *   rent a second instance if the server acted on the first copy and then
+ *   dropped the connection.  GET and DELETE keep reusing connections.
  * - Pacing: with min_interval_ms set, a request starts no earlier than
  *   that long after the previous one on the same client *ended*.  Counting
  *   from the end, not the start, means the server has seen the previous
@@ -58,6 +64,8 @@
  *
  * Retry-After (seconds or an HTTP date, against clock_now_ms) is clamped
  * to [0, 1 h].
+ *
+ * CURLOPT_NOSIGNAL is set (threads); main() ignores SIGPIPE for us.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -288,6 +296,16 @@ out:
 	return rc;
 }
 
+/* Printable ASCII, no blanks: safe after "Bearer ". */
+static bool
+key_fits_header(const char *k)
+{
+	for (; *k != '\0'; k++)
+		if ((unsigned char)*k <= 0x20 || (unsigned char)*k >= 0x7f)
+			return false;
+	return true;
+}
+
 int
 http_client_new(const char *provider, const char *base_url,
     const struct cred *cred, const struct http_opts *opts,
@@ -306,6 +324,14 @@ http_client_new(const char *provider, const char *base_url,
 	}
 	if (check_base_url(base_url, &loopback, e) == -1) {
 		gr_err_prefix(e, "%s", provider);
+		return -1;
+	}
+	if (cred != NULL && cred->key != NULL && !key_fits_header(cred->key)) {
+		/* cred_resolve checks this too; a CR or LF would let the key
+		 * add headers of its own */
+		gr_err_set(e, GR_E_AUTH, "%s: the API key from %s has a "
+		    "character an HTTP header cannot carry", provider,
+		    cred->source != NULL ? cred->source : "the caller");
 		return -1;
 	}
 	c = xcalloc(1, sizeof(*c));
@@ -759,7 +785,9 @@ transport_error(struct http_client *c, const struct http_req *req,
 	detail[0] = '\0';
 	if (c->errbuf[0] != '\0') {
 		(void)snprintf(detail, sizeof(detail), ": %s", c->errbuf);
-		detail[2] = (char)tolower((unsigned char)detail[2]);
+		/* "Failed to..." reads "failed to..."; "SSL ..." stays */
+		if (islower((unsigned char)detail[3]))
+			detail[2] = (char)tolower((unsigned char)detail[2]);
 	}
 	gr_err_set(e, code, "%s %s: %s%s%s", req->method, url, what,
 	    unknown ? " (the request may have been acted on)" : "", detail);
@@ -837,6 +865,9 @@ setup(struct http_client *c, const struct http_req *req, const char *url,
 		    "supported", c->provider, req->method);
 		return -1;
 	}
+	if (strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "DELETE") != 0)
+		SET(CURLOPT_FRESH_CONNECT, 1L);	/* see the top */
 	if (post) {
 		/* POST, PUT and PATCH always carry a body, maybe empty */
 		SET(CURLOPT_POSTFIELDSIZE_LARGE,

@@ -399,6 +399,11 @@ const char *http_resp_header(const struct http_resp *, const char *name);
  * Retry-After, clamped), 400/409/422 INVALID_SPEC, 402 QUOTA_EXCEEDED.
  * Sets e (msg "what failed: HTTP <status>: <short body>") and returns -1
  * for status >= 400; 0 otherwise.  Providers refine it for their bodies.
+ * Added with http.c: a 3xx is -1 too (GR_E_CONFIG, "check base_url"):
+ * redirects are never followed, and a redirected DELETE taken for success
+ * would leave an instance billing.  500, 502, 504 and other 5xx but 503
+ * set outcome_unknown (the server, or one behind a gateway, may have
+ * acted); 408, 425, 429 and 503 do not.  Other 4xx are INVALID_SPEC.
  */
 int	 http_classify(const char *what, const struct http_resp *,
 	    struct gr_err *);
