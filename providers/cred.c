@@ -128,7 +128,9 @@ take_key(const char *s, size_t len, const char *source, struct cred *c,
 	if (len == 0)
 		return 1;
 	for (i = 0; i < len; i++) {
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) {
+		unsigned char	 ch = (unsigned char)s[i];
+
+		if (ch <= 0x20 || ch >= 0x7f) {
 			gr_err_set(e, GR_E_AUTH, "API key from %s has a "
 			    "character an HTTP header cannot carry (at byte "
 			    "%zu)", source, i + 1);
