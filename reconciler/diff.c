@@ -732,6 +732,17 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 			money_t	 price = expected_price(pl, gs, &prov, &found);
 			struct fleet_money *fm = fleet_money(pl, fs->name);
 
+			if (!found) {
+				/* never trade a working instance for an
+				 * empty slot */
+				a = plan_add(p, ACT_BLOCKED, fs->name,
+				    gs->name, slot, "%s, but no offer within "
+				    "max price for the new spec right now; "
+				    "the old instance keeps running", reason);
+				action_from_row(a, r, seen);
+				return;
+			}
+
 			/* The new one spawns once the old one's billing
 			 * end is confirmed: it replaces that reservation. */
 			fm->before -= k->reserve;

@@ -426,9 +426,13 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 	for (i = 0; !have_offers || i < ol.n; i++) {
 		const struct offer *o = have_offers ? &ol.v[i] : NULL;
 
-		if (o != NULL && (o->price > gs->max_price || o->available <= 0 ||
+		if (o != NULL && (o->price > gs->max_price ||
 		    !region_allowed(gs, o->region)))
 			continue;
+		if (o != NULL && o->available <= 0) {
+			missed++;	/* priced right, but none free */
+			continue;
+		}
 		if (o != NULL &&
 		    run_miss_active(c->run, pname, gs->gpu.type, o->region)) {
 			missed++;	/* it said no capacity a moment ago */
@@ -463,8 +467,9 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 	if (tried == 0 && e->code == GR_OK && missed > 0) {
 		/* not the price: those offers just had no capacity */
 		gr_err_set(e, GR_E_CAPACITY, "spawn '%s' on %s: no capacity: "
-		    "every %s offer under $%s/h%s ran out in the last few "
-		    "minutes", addr, pname, gs->gpu.type,
+		    "no offer of %d %s under $%s/h%s has room now", addr,
+		    pname, gs->gpu.count > 0 ? gs->gpu.count : 1,
+		    gs->gpu.type,
 		    money_fmt(gs->max_price, m, sizeof(m)),
 		    gs->nregions > 0 ? " in the group's regions" : "");
 		gr_err_hint(e, "run again later, or add a provider");

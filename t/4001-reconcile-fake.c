@@ -326,6 +326,42 @@ test_replace_waits_for_the_old_end(void)
 	env_close(&v);
 }
 
+/* Found on a real H100: a replace whose new spec has no offer emptied
+ * the slot.  It must keep the old instance instead. */
+static void
+test_replace_needs_an_offer(void)
+{
+	struct env	 v;
+	struct plan	 p;
+	char		*y;
+
+	env_open(&v, NULL);
+	set_fleet(&v, 1, "img:1", NULL);
+	is_int(env_apply(&v), 0, "replace-offer: setup");
+	fake_set_capacity(v.fake, "A100_80GB", 0);
+	y = xstrdup("fleet: train\ngroups:\n  - name: worker\n    count: 1\n"
+	    "    provider: fake\n    gpu: A100_80GB\n"
+	    "    max_price_per_hour: 5.00\n    image: img:1\n");
+	env_fleet(&v, "train.yaml", y);
+	free(y);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_REPLACE), 0,
+	    "replace-offer: no replace without an offer");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1,
+	    "replace-offer: the slot is blocked instead");
+	plan_release(&p);
+	is_int(env_apply(&v), -1, "replace-offer: apply does not converge");
+	is_int((long long)fake_calls(v.fake, PROV_OP_TERMINATE), 0,
+	    "replace-offer: the old instance was not terminated");
+	is_int((long long)fake_billing_count(v.fake), 1,
+	    "replace-offer: the old instance still runs");
+	fake_set_capacity(v.fake, "A100_80GB", 5);
+	is_int(env_apply(&v), 0, "replace-offer: replaced once offers exist");
+	is_int((long long)env_rows(&v, INST_RUNNING), 1,
+	    "replace-offer: one RUNNING after");
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -337,5 +373,6 @@ main(void)
 	test_orphans_and_foreign();
 	test_crash_windows();
 	test_replace_waits_for_the_old_end();
+	test_replace_needs_an_offer();
 	return done_testing();
 }
