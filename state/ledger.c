@@ -706,9 +706,10 @@ ledger_unlock_mu(struct ledger *l)
  * Writes.
  */
 
+/* Insert the intent row (no label yet); *uid is its new rowid. */
 static int
-intent_insert(struct ledger *l, struct ledger_inst *in, int64_t now,
-    int64_t *uid, char **label, struct gr_err *e)
+intent_insert(struct ledger *l, const struct ledger_inst *in, int64_t now,
+    int64_t *uid, struct gr_err *e)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
@@ -735,34 +736,46 @@ intent_insert(struct ledger *l, struct ledger_inst *in, int64_t now,
 	}
 	sqlite3_finalize(st);
 	*uid = sqlite3_last_insert_rowid(l->db);
-	*label = owner_label(l->id, *uid);
-
-	if (db_prepare(l, "UPDATE instances SET label = :label WHERE uid = "
-	    ":uid", &st, "record owner label", e) == -1)
-		goto free_label;
-	rc = bind_str(st, ":label", *label);
-	if (rc == SQLITE_OK)
-		rc = bind_i64(st, ":uid", *uid);
-	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
-		rc = SQLITE_ERROR;
-	if (rc != SQLITE_OK) {
-		db_fail(l, "record owner label", e);
-		goto finalize_label;
-	}
-	sqlite3_finalize(st);
 	return 0;
 
-finalize_label:
-	sqlite3_finalize(st);
-free_label:
-	free(*label);
-	*label = NULL;
-	return -1;
 finalize:
 	sqlite3_finalize(st);
 	return -1;
 }
 
+/* The label needs the uid, so it is written second, in the same tx. */
+static int
+label_store(struct ledger *l, int64_t uid, const char *label,
+    struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (db_prepare(l, "UPDATE instances SET label = :label WHERE uid = "
+	    ":uid", &st, "record owner label", e) == -1)
+		return -1;
+	rc = bind_str(st, ":label", label);
+	if (rc == SQLITE_OK)
+		rc = bind_i64(st, ":uid", uid);
+	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		db_fail(l, "record owner label", e);
+		goto finalize;
+	}
+	sqlite3_finalize(st);
+	return 0;
+
+finalize:
+	sqlite3_finalize(st);
+	return -1;
+}
+
+/*
+ * Committed (synchronous=FULL) before it returns.  Besides uid and label,
+ * the caller's struct gets state IDLE and created_ms = updated_ms, as
+ * stored; on failure it is left as it was.
+ */
 int
 ledger_intent_spawn(struct ledger *l, struct ledger_inst *in,
     struct gr_err *e)
@@ -774,8 +787,11 @@ ledger_intent_spawn(struct ledger *l, struct ledger_inst *in,
 	now = clock_now_ms();
 	if (tx_begin(l, e) == -1)
 		goto unlock;
-	if (intent_insert(l, in, now, &uid, &label, e) == -1)
+	if (intent_insert(l, in, now, &uid, e) == -1)
 		goto rollback;
+	label = owner_label(l->id, uid);
+	if (label_store(l, uid, label, e) == -1)
+		goto free_label;
 	if (event_add(l, uid, now, INST_IDLE, INST_IDLE, "spawn-intent", NULL,
 	    e) == -1)
 		goto free_label;
