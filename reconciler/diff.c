@@ -35,6 +35,7 @@ static const char *const kind_names[] = {
 	[ACT_BLOCKED] = "blocked",
 	[ACT_STOP] = "stop",
 	[ACT_START] = "start",
+	[ACT_EXPIRED] = "expired",
 };
 
 const char *
@@ -91,6 +92,9 @@ struct planner {
 	size_t			 ncands;
 	money_t			 global_now;	/* reserved now, all fleets */
 	int64_t			 now;
+	struct ledger_inst	*hist;		/* every row, when ttl needs it */
+	size_t			 nhist;
+	bool			 hist_loaded;
 };
 
 static struct action *
@@ -607,6 +611,45 @@ plan_duplicate(struct planner *pl, const struct fleet_spec *fs,
 }
 
 /*
+ * The slot's latest instance when it ended by reaching the group's ttl
+ * with the group's current spec, or NULL.  Loads the ledger's history
+ * once per plan, only for groups that set a ttl.
+ */
+static const struct ledger_inst *
+slot_expired(struct planner *pl, const char *fleet,
+    const struct group_spec *gs, int slot)
+{
+	const struct ledger_inst	*latest = NULL;
+	struct gr_err			 e;
+	size_t				 i;
+
+	if (!pl->hist_loaded) {
+		pl->hist_loaded = true;
+		if (pl->c->ledger == NULL || ledger_list(pl->c->ledger, true,
+		    &pl->hist, &pl->nhist, &e) == -1) {
+			pl->hist = NULL;
+			pl->nhist = 0;
+		}
+	}
+	for (i = 0; i < pl->nhist; i++) {
+		const struct ledger_inst *r = &pl->hist[i];
+
+		if (r->kind == LEDGER_KIND_FLEET && r->slot == slot &&
+		    strcmp(r->fleet, fleet) == 0 &&
+		    strcmp(r->group, gs->name) == 0 &&
+		    (latest == NULL || r->uid > latest->uid))
+			latest = r;
+	}
+	if (latest == NULL || latest->state != INST_TERMINATED ||
+	    latest->end_reason == NULL ||
+	    strcmp(latest->end_reason, "ttl") != 0 ||
+	    latest->spec_hash == NULL ||
+	    strcmp(latest->spec_hash, gs->hash) != 0)
+		return NULL;
+	return latest;
+}
+
+/*
  * The slot's previous instance, still terminating (not yet confirmed
  * gone) within its teardown timeout, or NULL.
  */
@@ -675,6 +718,18 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		plan_duplicate(pl, fs, gs, slot, dup);
 	}
 
+	if (k == NULL && gs->ttl_s > 0 &&
+	    (r = slot_expired(pl, fs->name, gs, slot)) != NULL) {
+		a = plan_add(p, ACT_EXPIRED, fs->name, gs->name, slot,
+		    "its instance %s ran for its ttl of %s; change the group "
+		    "to run it again", r->provider_id != NULL ?
+		    r->provider_id : "?", duration_fmt(gs->ttl_s, m1,
+		    sizeof(m1)));
+		a->provider = xstrdup(r->provider);
+		a->gpu = xstrdup(gs->gpu.type);
+		a->gpu_count = gs->gpu.count;
+		return;
+	}
 	if (k == NULL && (r = slot_stopping(pl, fs->name, gs->name, slot)) !=
 	    NULL) {
 		/* replace is terminate, confirm, then spawn: the old one may
@@ -778,6 +833,12 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		    "did not become RUNNING within %llds; cleaning up the "
 		    "allocation", (long long)to->spinup_ms / 1000);
 		a->counts_failure = true;
+	} else if (gs->ttl_s > 0 && k->state == INST_RUNNING &&
+	    r->billing_start_ms > 0 &&
+	    pl->now - r->billing_start_ms >= gs->ttl_s * 1000) {
+		a = plan_add(p, ACT_TERMINATE, fs->name, gs->name, slot,
+		    "ttl %s reached", duration_fmt(gs->ttl_s, m1, sizeof(m1)));
+		a->end_reason = "ttl";
 	} else if (seen != NULL && seen->billing &&
 	    seen->price > gs->max_price) {
 		a = plan_add(p, ACT_TERMINATE, fs->name, gs->name, slot,
@@ -829,10 +890,6 @@ step_slots(struct planner *pl)
 		for (g = 0; g < fs->ngroups; g++) {
 			const struct group_spec *gs = &fs->groups[g];
 
-			if (gs->ttl_s > 0)
-				plan_warn(p, "%s/%s: ttl is not enforced yet; "
-				    "instances run until removed from the "
-				    "file", fs->name, gs->name);
 
 			for (slot = 0; slot < gs->count; slot++)
 				plan_slot(pl, fs, gs, slot);
@@ -1024,6 +1081,7 @@ plan_build(struct ctx *c, const struct observation *o, struct plan *p,
 	for (i = 0; i < pl.ncands; i++)
 		ledger_inst_release(&pl.cands[i].urow);
 	free(pl.cands);
+	ledger_insts_free(pl.hist, pl.nhist);
 	return 0;
 }
 

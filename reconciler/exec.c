@@ -111,6 +111,11 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 		    a->billing_end ? "terminated" : "vanished";
 		if (strstr(a->reason, "vanished") != NULL)
 			kind = "vanished";
+		/* a termination keeps the reason it was started for */
+		if (r.end_reason == NULL || strcmp(kind, "terminated") != 0) {
+			free(r.end_reason);
+			r.end_reason = xstrdup(kind);
+		}
 	} else {
 		r.state = a->to;
 		kind = a->kind == ACT_ADOPT ? "adopted" :
@@ -213,6 +218,8 @@ exec_terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
 	}
 	r->state = INST_STOPPING;
 	row_set_error(r, NULL);
+	if (r->end_reason == NULL)
+		r->end_reason = xstrdup("terminated");
 	if (ledger_update(c->ledger, r, "terminate-intent", reason, e) == -1)
 		return -1;
 	log_info("%s: terminating %s on %s (%s)", addr, r->provider_id,
@@ -308,6 +315,9 @@ exec_terminate(struct job *j)
 	}
 	if (r.provider_id == NULL && a->provider_id != NULL)
 		r.provider_id = xstrdup(a->provider_id);
+	free(r.end_reason);
+	r.end_reason = xstrdup(a->end_reason != NULL ? a->end_reason :
+	    a->kind == ACT_ORPHAN ? "orphan" : "terminated");
 	j->mutated = true;
 	rc = exec_terminate_row(c, &r, a->reason, 0, &gone, &j->err);
 	if (rc == 0 && a->counts_failure && c->run != NULL) {
@@ -579,6 +589,7 @@ exec_spawn(struct job *j)
 			    "usable provider", addr);
 		rate_only = j->err.code == GR_E_RATE_LIMIT;
 		r.state = INST_TERMINATED;
+		r.end_reason = xstrdup("spawn-failed");
 		row_set_error(&r, &j->err);
 		(void)ledger_update(c->ledger, &r, "spawn-failed", j->err.msg,
 		    &ge);

@@ -25,6 +25,8 @@ action_mark(enum action_kind k)
 		return '!';
 	case ACT_KEEP:
 		return '=';
+	case ACT_EXPIRED:
+		return 'x';
 	default:
 		return ' ';
 	}
@@ -83,6 +85,8 @@ plan_print(const struct plan *p, FILE *fp)
 	    money_fmt(p->after, m2, sizeof(m2)), counts[ACT_SPAWN],
 	    counts[ACT_REPLACE], counts[ACT_TERMINATE] + counts[ACT_ORPHAN],
 	    counts[ACT_KEEP], counts[ACT_WAIT], counts[ACT_BLOCKED]);
+	if (counts[ACT_EXPIRED] > 0)
+		fprintf(fp, "; %zu expired (ttl)", counts[ACT_EXPIRED]);
 	if (p->nforeign > 0)
 		fprintf(fp, "; %zu foreign instance%s left alone", p->nforeign,
 		    p->nforeign == 1 ? "" : "s");

@@ -210,6 +210,7 @@ enum action_kind {
 	ACT_BLOCKED,		/* would spawn, but budget or provider says no */
 	ACT_STOP,		/* group wants state: stopped (hibernation) */
 	ACT_START,		/* group wants state: running again */
+	ACT_EXPIRED,		/* slot's instance reached its ttl: left empty */
 };
 const char *action_kind_name(enum action_kind);
 
@@ -235,6 +236,7 @@ struct action {
 	bool		 has_seen;
 	struct instance	 seen;		/* owned copy of what was listed */
 	char		*spec_file;	/* owned; ACT_SYNC: the fleet moved */
+	const char	*end_reason;	/* static; why this ends it ("ttl") */
 	char		*reason;	/* owned; why */
 };
 

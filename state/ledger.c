@@ -109,9 +109,17 @@ static const char schema_v1[] =
 	");"
 	"CREATE INDEX events_uid ON events (uid, id);";
 
+/*
+ * Version 2: why an instance ended ("ttl", "vanished", "terminated", ...),
+ * so that a slot whose instance reached its ttl is not refilled.
+ */
+static const char schema_v2[] =
+	"ALTER TABLE instances ADD COLUMN end_reason TEXT;";
+
 /* In order; entry i takes user_version i to i + 1. */
 static const struct migration migrations[] = {
 	{ 1, schema_v1, meta_init },
+	{ 2, schema_v2, NULL },
 };
 _Static_assert(nitems(migrations) == LEDGER_SCHEMA_VERSION,
     "one migration per schema version");
@@ -124,13 +132,13 @@ _Static_assert(nitems(migrations) == LEDGER_SCHEMA_VERSION,
 	"uid, label, kind, fleet, group_name, slot, provider, provider_id, " \
 	"state, spec_hash, spec_file, gpu, gpu_count, max_price, price, " \
 	"region, ssh_host, ssh_port, ssh_user, bootstrap_sha256, created_ms, " \
-	"updated_ms, billing_start_ms, billing_end_ms, last_error"
+	"updated_ms, billing_start_ms, billing_end_ms, last_error, end_reason"
 enum inst_col {
 	C_UID, C_LABEL, C_KIND, C_FLEET, C_GROUP, C_SLOT, C_PROVIDER,
 	C_PROVIDER_ID, C_STATE, C_SPEC_HASH, C_SPEC_FILE, C_GPU, C_GPU_COUNT,
 	C_MAX_PRICE, C_PRICE, C_REGION, C_SSH_HOST, C_SSH_PORT, C_SSH_USER,
 	C_BOOTSTRAP, C_CREATED, C_UPDATED, C_BILL_START, C_BILL_END,
-	C_LAST_ERROR,
+	C_LAST_ERROR, C_END_REASON,
 };
 
 /* Every column a write may set, as named parameters (see bind_inst). */
@@ -142,7 +150,8 @@ enum inst_col {
 	"region = :region, ssh_host = :ssh_host, ssh_port = :ssh_port, " \
 	"ssh_user = :ssh_user, bootstrap_sha256 = :bootstrap_sha256, " \
 	"updated_ms = :updated_ms, billing_start_ms = :billing_start_ms, " \
-	"billing_end_ms = :billing_end_ms, last_error = :last_error"
+	"billing_end_ms = :billing_end_ms, last_error = :last_error, " \
+	"end_reason = :end_reason"
 
 /*
  * Errors.  Every SQLite failure becomes one GR_E_LEDGER line naming the
@@ -288,6 +297,7 @@ bind_inst(sqlite3_stmt *st, const struct ledger_inst *in,
 	B(bind_i64(st, ":billing_start_ms", in->billing_start_ms));
 	B(bind_i64(st, ":billing_end_ms", in->billing_end_ms));
 	B(bind_str(st, ":last_error", in->last_error));
+	B(bind_str(st, ":end_reason", in->end_reason));
 #undef B
 	return rc;
 }
@@ -352,6 +362,7 @@ row_read(struct ledger *l, sqlite3_stmt *st, struct ledger_inst *in,
 	in->billing_start_ms = sqlite3_column_int64(st, C_BILL_START);
 	in->billing_end_ms = sqlite3_column_int64(st, C_BILL_END);
 	in->last_error = col_str(st, C_LAST_ERROR);
+	in->end_reason = col_str(st, C_END_REASON);
 	return 0;
 }
 
@@ -718,12 +729,14 @@ intent_insert(struct ledger *l, const struct ledger_inst *in, int64_t now,
 	    "slot, provider, provider_id, state, spec_hash, spec_file, gpu, "
 	    "gpu_count, max_price, price, region, ssh_host, ssh_port, "
 	    "ssh_user, bootstrap_sha256, created_ms, updated_ms, "
-	    "billing_start_ms, billing_end_ms, last_error) VALUES (:kind, "
+	    "billing_start_ms, billing_end_ms, last_error, end_reason) "
+	    "VALUES (:kind, "
 	    ":fleet, :group, :slot, :provider, :provider_id, :state, "
 	    ":spec_hash, :spec_file, :gpu, :gpu_count, :max_price, :price, "
 	    ":region, :ssh_host, :ssh_port, :ssh_user, :bootstrap_sha256, "
 	    ":created_ms, :updated_ms, :billing_start_ms, :billing_end_ms, "
-	    ":last_error)", &st, "record spawn intent", e) == -1)
+	    ":last_error, :end_reason)", &st, "record spawn intent",
+	    e) == -1)
 		return -1;
 	rc = bind_inst(st, in, INST_IDLE, now);
 	if (rc == SQLITE_OK)
@@ -1333,6 +1346,7 @@ ledger_inst_release(struct ledger_inst *in)
 	free(in->ssh_user);
 	free(in->bootstrap_sha256);
 	free(in->last_error);
+	free(in->end_reason);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -1354,6 +1368,7 @@ ledger_inst_copy(struct ledger_inst *dst, const struct ledger_inst *src)
 	dst->ssh_user = dup_or_null(src->ssh_user);
 	dst->bootstrap_sha256 = dup_or_null(src->bootstrap_sha256);
 	dst->last_error = dup_or_null(src->last_error);
+	dst->end_reason = dup_or_null(src->end_reason);
 }
 
 void

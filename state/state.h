@@ -15,7 +15,7 @@
 
 #define LEDGER_FILE		"ledger.sqlite"
 #define LEDGER_LOCK_FILE	"ledger.lock"
-#define LEDGER_SCHEMA_VERSION	1
+#define LEDGER_SCHEMA_VERSION	2
 
 struct ledger;
 struct ledger_lock;
@@ -51,6 +51,9 @@ struct ledger_inst {
 	int64_t		 billing_start_ms;	/* 0: not billing yet */
 	int64_t		 billing_end_ms;	/* 0: not confirmed ended */
 	char		*last_error;	/* last failure, for reports */
+	char		*end_reason;	/* why it ended ("ttl", "vanished",
+					 * "terminated", ...); NULL: not
+					 * ended, or not known (schema v1) */
 };
 
 struct ledger_event {

@@ -122,8 +122,8 @@ test_create(const char *top)
 	    "and WAL on its own connection");
 
 	db = db_open(dir);
-	is_int(db_int(db, "PRAGMA user_version"), 1,
-	    "create: user_version is 1");
+	is_int(db_int(db, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION,
+	    "create: user_version is the current schema version");
 	s = db_str(db, "PRAGMA journal_mode");
 	is_str(s, "wal", "create: journal_mode is WAL in the file");
 	free(s);
@@ -247,7 +247,8 @@ test_v0(const char *top, bool zero_bytes)
 	ok_err(ledger_open(dir, true, &l, &e) == 0, &e, "%s: a writer "
 	    "migrates it", what);
 	if (l != NULL) {
-		is_int(ledger_schema_version(l), 1, "%s: now version 1", what);
+		is_int(ledger_schema_version(l), LEDGER_SCHEMA_VERSION,
+		    "%s: now the current version", what);
 		ok(is_hex16(ledger_id(l)), "%s: and has a ledger id", what);
 		ok_err(ledger_check(l, &e) == 0, &e, "%s: migrated ledger "
 		    "passes ledger_check", what);
@@ -256,8 +257,8 @@ test_v0(const char *top, bool zero_bytes)
 	}
 	ledger_close(l);
 	db = db_open(dir);
-	is_int(db_int(db, "PRAGMA user_version"), 1,
-	    "%s: user_version 1 in the file", what);
+	is_int(db_int(db, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION,
+	    "%s: the current user_version in the file", what);
 	sqlite3_close(db);
 	free(dir);
 }
@@ -348,6 +349,61 @@ test_bad_files(const char *top)
 	free(path);
 }
 
+/* A version-1 ledger (no end_reason) keeps its rows through version 2. */
+static void
+test_v1(const char *top)
+{
+	struct ledger		*l = NULL;
+	struct ledger_inst	 r, got;
+	struct gr_err		 e;
+	sqlite3			*db;
+	char			*dir = xasprintf("%s/v1", top);
+
+	gr_err_clear(&e);
+	if (ledger_open(dir, true, &l, &e) == -1)
+		bail_out("v1: open: %s", e.msg);
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_ADHOC;
+	r.group = xstrdup("old");
+	r.provider = xstrdup("fake");
+	ok_err(ledger_intent_spawn(l, &r, &e) == 0, &e, "v1: a row to keep");
+	ledger_close(l);
+	l = NULL;
+	db = db_open(dir);
+	ok(sqlite3_exec(db, "ALTER TABLE instances DROP COLUMN end_reason;"
+	    "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK,
+	    "v1: made a version-1 ledger by hand");
+	sqlite3_close(db);
+	ok(ledger_open(dir, false, &l, &e) == -1 && l == NULL,
+	    "v1: a reader refuses the older ledger rather than migrate it");
+	like(e.hint, "apply", "v1: the hint says a mutating command migrates");
+	gr_err_clear(&e);
+	ok_err(ledger_open(dir, true, &l, &e) == 0, &e, "v1: a writer "
+	    "migrates it to version 2");
+	if (l != NULL) {
+		memset(&got, 0, sizeof(got));
+		is_int(ledger_schema_version(l), 2, "v1: now version 2");
+		ok_err(ledger_get(l, r.uid, &got, &e) == 0, &e,
+		    "v1: the old row survived");
+		is_str(got.label, r.label, "v1: with its label");
+		ok(got.end_reason == NULL, "v1: end_reason is NULL on old rows");
+		free(got.end_reason);
+		got.end_reason = xstrdup("ttl");
+		got.state = INST_TERMINATED;
+		ok_err(ledger_update(l, &got, "expired", NULL, &e) == 0, &e,
+		    "v1: end_reason can be written after the migration");
+		ledger_inst_release(&got);
+		memset(&got, 0, sizeof(got));
+		ledger_get(l, r.uid, &got, &e);
+		is_str(got.end_reason, "ttl", "v1: and reads back");
+		ledger_inst_release(&got);
+	} else
+		skip(7, "no ledger");
+	ledger_close(l);
+	ledger_inst_release(&r);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -360,6 +416,7 @@ main(void)
 	test_v0(top, true);
 	test_missing(top);
 	test_bad_files(top);
+	test_v1(top);
 	is_str(ledger_kind_name(LEDGER_KIND_FLEET), "fleet", "kind name fleet");
 	is_str(ledger_kind_name(LEDGER_KIND_ADHOC), "adhoc", "kind name adhoc");
 	{

@@ -362,6 +362,59 @@ test_replace_needs_an_offer(void)
 	env_close(&v);
 }
 
+static void
+test_ttl(void)
+{
+	struct env		 v;
+	struct plan		 p;
+	struct ledger_inst	*rows;
+	struct gr_err		 e;
+	size_t			 n, i, ttl = 0;
+	const char		*y =
+	    "fleet: train\ngroups:\n  - name: worker\n    count: 2\n"
+	    "    provider: fake\n    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n    image: img:1\n    ttl: 1h\n";
+
+	env_open(&v, NULL);
+	env_fleet(&v, "train.yaml", y);
+	is_int(env_apply(&v), 0, "ttl: 2 instances up");
+	clock_advance_ms(30 * 60 * 1000);
+	is_int(env_apply(&v), 0, "ttl: at 30 minutes nothing changes");
+	is_int((long long)fake_calls(v.fake, PROV_OP_TERMINATE), 0,
+	    "ttl: no termination before the ttl");
+	clock_advance_ms(31 * 60 * 1000);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_TERMINATE), 2,
+	    "ttl: after 1h the plan terminates both");
+	plan_release(&p);
+	is_int(env_apply(&v), 0, "ttl: apply converges");
+	is_int((long long)fake_billing_count(v.fake), 0,
+	    "ttl: nothing bills after the ttl");
+	ledger_list(v.c.ledger, true, &rows, &n, &e);
+	for (i = 0; i < n; i++)
+		if (rows[i].end_reason != NULL &&
+		    strcmp(rows[i].end_reason, "ttl") == 0)
+			ttl++;
+	ledger_insts_free(rows, n);
+	is_int((long long)ttl, 2, "ttl: both rows ended with reason ttl");
+	is_int(env_apply(&v), 0, "ttl: a later apply converges too");
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 2,
+	    "ttl: expired slots are not refilled");
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_EXPIRED), 2,
+	    "ttl: plan shows both slots expired");
+	is_int((long long)p.nchanges, 0, "ttl: and no change");
+	plan_release(&p);
+	env_fleet(&v, "train.yaml", "fleet: train\ngroups:\n"
+	    "  - name: worker\n    count: 2\n    provider: fake\n"
+	    "    gpu: RTX_4090\n    max_price_per_hour: 0.70\n"
+	    "    image: img:2\n    ttl: 1h\n");
+	is_int(env_apply(&v), 0, "ttl: a changed group runs again");
+	is_int((long long)fake_billing_count(v.fake), 2,
+	    "ttl: 2 new instances bill");
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -374,5 +427,6 @@ main(void)
 	test_crash_windows();
 	test_replace_waits_for_the_old_end();
 	test_replace_needs_an_offer();
+	test_ttl();
 	return done_testing();
 }
