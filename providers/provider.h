@@ -250,6 +250,7 @@ void	 bootstrap_release(struct bootstrap *);
 /* The providers; each file exports only its ops (fake adds test knobs). */
 extern const struct provider_ops local_provider_ops;	/* local.c */
 extern const struct provider_ops fake_provider_ops;	/* fake.c */
+extern const struct provider_ops runpod_provider_ops;	/* runpod.c */
 
 /*
  * local.c: the GPUs of this machine, as nvidia-smi reports them or the
