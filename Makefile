@@ -1,6 +1,7 @@
 # gpureconcile: build, test, install.
 #
-#   make                 build build/gpureconcile and the tests
+#   make                 build build/gpureconcile, build/gpureconcile-sim
+#                        and the tests
 #   make check           run the test suite (TAP, through prove)
 #   make check SANITIZE=1   the same under ASan + UBSan (build-san/)
 #   make bench           build the benchmarks in bench/ (never run by check)
@@ -45,6 +46,15 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIB	 := $(B)/libgpureconcile.a
 BIN	 := $(B)/gpureconcile
 
+# gpureconcile-sim, the simulated cloud (sim/): built from util/ alone so
+# that it never waits on the rest of the tree.
+SIM_SRCS := $(wildcard sim/*.c)
+SIM_OBJS := $(SIM_SRCS:%.c=$(B)/%.o)
+UTIL_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard util/*.c))
+SIM_BIN	 := $(B)/gpureconcile-sim
+SIM_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || \
+	    echo -lmicrohttpd) -lm
+
 TEST_LIB_SRCS := t/tap.c t/testlib.c
 TEST_LIB_OBJS := $(TEST_LIB_SRCS:%.c=$(B)/%.o)
 TEST_SRCS := $(filter-out $(TEST_LIB_SRCS),$(wildcard t/[0-9]*.c))
@@ -54,7 +64,7 @@ TEST_SCRIPTS := $(wildcard t/[0-9]*.sh)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-all: deps $(BIN) $(TEST_BINS)
+all: deps $(BIN) $(SIM_BIN) $(TEST_BINS)
 
 deps:
 	@sh scripts/deps build
@@ -70,6 +80,9 @@ $(LIB): $(LIB_OBJS)
 $(BIN): $(B)/reconciler/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(SIM_BIN): $(SIM_OBJS) $(UTIL_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SIM_LIBS)
+
 $(B)/t/%.t: $(B)/t/%.o $(TEST_LIB_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -78,6 +91,7 @@ $(B)/bench/%: $(B)/bench/%.o $(LIB)
 
 # Tests find the binary, the sources and their data through these.
 export GR_BIN := $(abspath $(BIN))
+export GR_SIM := $(abspath $(SIM_BIN))
 export GR_TOP := $(abspath .)
 export GR_BUILD := $(abspath $(B))
 
