@@ -252,6 +252,7 @@ extern const struct provider_ops local_provider_ops;	/* local.c */
 extern const struct provider_ops fake_provider_ops;	/* fake.c */
 extern const struct provider_ops runpod_provider_ops;	/* runpod.c */
 extern const struct provider_ops vastai_provider_ops;	/* vastai.c */
+extern const struct provider_ops lambda_provider_ops;	/* lambda.c */
 
 /*
  * local.c: the GPUs of this machine, as nvidia-smi reports them or the

@@ -13,6 +13,7 @@ static const struct provider_ops *const providers[] = {
 	&fake_provider_ops,
 	&runpod_provider_ops,
 	&vastai_provider_ops,
+	&lambda_provider_ops,
 };
 
 static const char *const cap_names[PROV_CAP__COUNT] = {
