@@ -435,6 +435,7 @@ reply_error(struct provider *p, enum prov_op op, const char *subj,
 		buf_release(&m);
 		free(what);
 		json_decref(root);
+		e->outcome_unknown = unknown && mutating;
 		if (gc == GR_E_RATE_LIMIT && e->hint[0] == '\0')
 			gr_err_hint(e, "Lambda allows about 1 request/s and 1 "
 			    "launch per 12 s; raise min_interval_ms or "
@@ -483,7 +484,7 @@ reply_error(struct provider *p, enum prov_op op, const char *subj,
 		gr_err_hint(e, "%s", buf_str(&h));
 	e->http_status = (int)r->status;
 	e->retry_after_ms = r->retry_after_ms;
-	e->outcome_unknown = unknown;
+	e->outcome_unknown = unknown && mutating;
 	buf_release(&m);
 	buf_release(&h);
 	free(what);
@@ -523,6 +524,8 @@ lambda_call(struct provider *p, enum prov_op op, const char *subj,
 		what = what_str(op, subj);
 		gr_err_prefix(e, "%s", what);
 		free(what);
+		if (!mutating)
+			e->outcome_unknown = false;	/* a read acts on nothing */
 		goto out;
 	}
 	if (resp.status < 200 || resp.status >= 300) {
