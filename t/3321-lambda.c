@@ -595,8 +595,10 @@ test_lifecycle(struct provider *p)
 	ok(in.created_ms > 0, "spawn: created_ms");
 	instance_release(&in);
 
-	ok(last_request(seq, "GET", "/api/v1/instance-types") != NULL,
-	    "spawn without an offer looks at the instance types first");
+	rq = last_request(seq, "GET", "/api/v1/instance-types");
+	ok(rq != NULL, "spawn without an offer looks at the instance types "
+	    "first");
+	json_decref(rq);
 	rq = last_request(seq, "POST", "/api/v1/instance-operations/launch");
 	ok(rq != NULL, "spawn: POST /api/v1/instance-operations/launch");
 	is_str(json_string_value(json_object_get(rq, "auth")), "bearer",
