@@ -362,8 +362,8 @@ reply_words(const struct http_resp *r, json_t *j, struct buf *out)
 
 	for (i = 0; j != NULL && s == NULL && i < nitems(keys); i++)
 		s = jstr(j, keys[i]);
-	if (s == NULL && j == NULL)
-		s = r->body;
+	if (s == NULL && j == NULL && r->body != NULL && r->body[0] != '<')
+		s = r->body;	/* plain text; an HTML page says nothing */
 	if (s == NULL)
 		return;
 	n = strlen(s);
@@ -516,9 +516,9 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 
 /*
  * One call.  On 0, *out is the reply's JSON (new; NULL when the body was
- * empty).  On -1 e is set; transport failures keep http_do's
- * outcome_unknown.  A 2xx whose body is not JSON is TRANSIENT, and
- * outcome_unknown for anything but a read.
+ * empty).  On -1 e is set; a PUT or DELETE keeps the outcome_unknown of
+ * http_do and http_classify (a read has no outcome to lose).  A 2xx whose
+ * body is not JSON is TRANSIENT, and outcome_unknown for all but a read.
  */
 static int
 vast_call(struct vast *v, enum vast_ep ep, const char *method,
@@ -548,6 +548,8 @@ vast_call(struct vast *v, enum vast_ep ep, const char *method,
 	for (;;) {
 		if (http_do(v->http[ep], &req, &resp, e) == -1) {
 			gr_err_prefix(e, "%s", what);
+			if (read)
+				e->outcome_unknown = false;
 			goto out;
 		}
 		json_decref(j);
@@ -575,6 +577,8 @@ vast_call(struct vast *v, enum vast_ep ep, const char *method,
 		}
 		vast_fail(v, ep, what, &resp, json_is_object(j) ? j : NULL, e);
 		http_resp_release(&resp);
+		if (read)
+			e->outcome_unknown = false;	/* nothing to act on */
 		if (e->code != GR_E_RATE_LIMIT || !read ||
 		    tries++ >= READ_RETRIES)
 			goto out;
@@ -617,6 +621,7 @@ map_instance(json_t *row, struct instance *in)
 	double			 d, ram = 0;
 	money_t			 dph = 0;
 	char			*id;
+	bool			 settled;
 
 	memset(in, 0, sizeof(*in));
 	id = jid(json_object_get(row, "id"));
@@ -633,6 +638,7 @@ map_instance(json_t *row, struct instance *in)
 	next = jstr(row, "next_state");
 
 	in->price = dph;
+	settled = true;
 	if (cur != NULL && strcmp(cur, "unloaded") == 0) {
 		in->state = INST_TERMINATED;
 		buf_adds(&st, "destroyed");
@@ -646,6 +652,7 @@ map_instance(json_t *row, struct instance *in)
 	    strcmp(actual, "scheduling") == 0) {
 		in->state = INST_PENDING;
 		buf_adds(&st, actual != NULL ? actual : "provisioning");
+		settled = false;	/* on its way to intended_status */
 	} else if (strcmp(actual, "running") == 0) {
 		in->state = intended != NULL && strcmp(intended,
 		    "stopped") == 0 ? INST_STOPPED : INST_RUNNING;
@@ -669,7 +676,7 @@ map_instance(json_t *row, struct instance *in)
 		in->billing = true;
 		buf_adds(&st, actual);
 	}
-	if (intended != NULL && actual != NULL &&
+	if (settled && intended != NULL && actual != NULL &&
 	    strcmp(intended, actual) != 0 && in->state != INST_TERMINATED)
 		buf_addf(&st, ", intended %s", intended);
 	in->status = buf_detach(&st);
