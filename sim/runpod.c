@@ -229,7 +229,7 @@ x_get(struct sim_inst *i, const char *k)
 static json_t *
 runtime_json(struct sim_inst *i, int64_t now, bool v2)
 {
-	json_t		*ports = json_array(), *p;
+	json_t		*ports, *p;
 	const char	*ip = json_string_value(json_object_get(i->extra,
 	    "ip"));
 	json_int_t	 sp = json_integer_value(json_object_get(i->extra,
@@ -237,6 +237,7 @@ runtime_json(struct sim_inst *i, int64_t now, bool v2)
 
 	if (i->phase != PH_RUNNING)
 		return json_null();
+	ports = json_array();
 	if (v2)
 		p = jpack("{s:i, s:I, s:s, s:s}", "private", 22, "public", sp,
 		    "type", "tcp", "ip", ip);
@@ -285,6 +286,9 @@ runpod_pod_json(struct sim *s, struct sim_inst *i, int64_t now)
 	ip = json_string_value(json_object_get(i->extra, "ip"));
 	sp = json_integer_value(json_object_get(i->extra, "sshPort"));
 	rt = runtime_json(i, now, true);
+	/* filled before the pack: argument order is unspecified */
+	(void)time_iso8601(i->started_ms >= 0 ? i->started_ms : 0, started,
+	    sizeof(started));
 	(void)snprintf(user, sizeof(user), "%s-%s", i->id, json_string_value(
 	    json_object_get(i->extra, "machineId")));
 	(void)snprintf(cmd, sizeof(cmd), "ssh %s@ssh.runpod.sim.invalid -i "
@@ -332,8 +336,8 @@ runpod_pod_json(struct sim *s, struct sim_inst *i, int64_t now)
 	    "portMappings", pm,
 	    "createdAt", time_iso8601(i->created_ms, created,
 	    sizeof(created)),
-	    "startedAt", i->started_ms >= 0 ? json_string(time_iso8601(
-	    i->started_ms, started, sizeof(started))) : json_null(),
+	    "startedAt", i->started_ms >= 0 ? json_string(started) :
+	    json_null(),
 	    "lastStartedAt", i->started_ms >= 0 ? json_string(started) :
 	    json_null(),
 	    "machineId", json_object_get(i->extra, "machineId"),
