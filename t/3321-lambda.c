@@ -552,7 +552,7 @@ test_offers(struct provider *p)
 	offer_list_release(&ol);
 }
 
-/* --- a life: spawn, boot, list, get, terminate twice ----------------------- */
+/* --- a life: spawn, boot, list, get, terminate twice ---------------------- */
 
 static void
 test_lifecycle(struct provider *p)
@@ -1247,7 +1247,7 @@ test_pacing(void)
 	ok(n429 >= 1, "the only 429s were the injected ones (%zu)", n429);
 }
 
-/* --- the key in no log line, at -vv ---------------------------------------- */
+/* --- the key in no log line, at -vv --------------------------------------- */
 
 static struct buf	 captured = BUF_INIT;
 
