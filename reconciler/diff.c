@@ -389,6 +389,36 @@ slot_keeper(struct planner *pl, const char *fleet, const char *group,
 	return NULL;
 }
 
+/* An orphan action for an untracked instance: its own provider and id. */
+static void
+orphan_from_seen(struct action *a, const struct untracked *u)
+{
+	a->uid = 0;	/* no row of its own: terminate and confirm only */
+	a->provider = xstrdup(u->provider);
+	a->provider_id = xstrdup(u->seen->id);
+	a->gpu = xstrdup(u->seen->gpu ? u->seen->gpu : "?");
+	a->gpu_count = u->seen->gpu_count;
+	a->price = u->seen->price;
+	instance_copy(&a->seen, u->seen);
+	a->has_seen = true;
+}
+
+/*
+ * Whether the row of an untracked instance's label is that instance's
+ * own: a row no longer live (a live row claims its instance in observe,
+ * so an untracked one is a twin), on the same provider, that recorded
+ * no id or this id.  Only then may the row be adopted back or used to
+ * terminate it; otherwise the row's provider id names another instance.
+ */
+static bool
+row_is_its(const struct ledger_inst *row, const struct untracked *u)
+{
+	return row->state == INST_TERMINATED &&
+	    strcmp(row->provider, u->provider) == 0 &&
+	    (row->provider_id == NULL ||
+	    strcmp(row->provider_id, u->seen->id) == 0);
+}
+
 /* Step 2: our label without a live row: adopt into a free slot, or not. */
 static void
 step_untracked(struct planner *pl)
@@ -417,14 +447,28 @@ step_untracked(struct planner *pl)
 			a = plan_add(p, ACT_ORPHAN, NULL, NULL, -1, "carries "
 			    "this ledger's label '%s' but has no ledger row",
 			    u->seen->label);
-			a->provider = xstrdup(u->provider);
-			a->provider_id = xstrdup(u->seen->id);
-			a->gpu = xstrdup(u->seen->gpu ? u->seen->gpu : "?");
-			a->gpu_count = u->seen->gpu_count;
-			a->price = u->seen->price;
-			instance_copy(&a->seen, u->seen);
-			a->has_seen = true;
+			orphan_from_seen(a, u);
 			pl->global_now += u->seen->price;
+			continue;
+		}
+		if (!row_is_its(&row, u)) {
+			/*
+			 * A twin: another instance carries this row's label
+			 * (a spawn retried, or failed over, after an error
+			 * that hid its success), while the row tracks, or
+			 * tracked, a different one.  The row is not this
+			 * instance's: end the twin by its own id, and leave
+			 * the row alone.
+			 */
+			a = plan_add(p, ACT_ORPHAN, row.fleet, row.group,
+			    row.slot, "a second instance with the label of "
+			    "row %lld, which tracks %s on %s",
+			    (long long)row.uid, row.provider_id != NULL ?
+			    row.provider_id : "no instance", row.provider);
+			orphan_from_seen(a, u);
+			fleet_money(pl, row.fleet)->before += u->seen->price;
+			pl->global_now += u->seen->price;
+			ledger_inst_release(&row);
 			continue;
 		}
 		if (pl->c->spec != NULL)
