@@ -257,6 +257,18 @@ step_rows(struct planner *pl)
 		int64_t			 age = pl->now - r->created_ms;
 		bool			 gone;
 
+		/*
+		 * A spawn whose outcome is unknown was sent at the end of
+		 * its call, not at its intent: rate-limit waits, retries
+		 * and failovers may come between.  Its grace for showing
+		 * up in list counts from the last write of its row (the
+		 * spawn-unknown, or a crash's failover), else the window
+		 * may be over before the first look, and the slot spawned
+		 * twice.
+		 */
+		if (r->provider_id == NULL && r->updated_ms > r->created_ms)
+			age = pl->now - r->updated_ms;
+
 		if (r->kind != LEDGER_KIND_FLEET)
 			continue;
 		to = &config_provider(pl->c->cfg, r->provider)->timeouts;
@@ -872,7 +884,9 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 			return;
 		}
 	} else if ((k->state == INST_IDLE || k->state == INST_PENDING) &&
-	    pl->now - r->created_ms > to->spinup_ms) {
+	    pl->now - r->created_ms > to->spinup_ms &&
+	    (r->provider_id != NULL || seen != NULL)) {
+		/* (nothing to clean up before its label shows up) */
 		a = plan_add(p, ACT_TERMINATE, fs->name, gs->name, slot,
 		    "did not become RUNNING within %llds; cleaning up the "
 		    "allocation", (long long)to->spinup_ms / 1000);

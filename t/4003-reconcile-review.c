@@ -106,6 +106,37 @@ test_orphan_twin_of_a_row(void)
 	env_close(&v);
 }
 
+/*
+ * A spawn whose reply was lost after slow calls (rate-limit waits): the
+ * grace window for its label to show up in list was counted from the
+ * intent, so it had run out before the first look, and the slot was
+ * spawned again (a duplicate that billed until found as an orphan).
+ */
+static void
+test_unknown_after_slow_spawn(void)
+{
+	struct env		 v;
+	struct fake_fault	 f;
+
+	start(&v, NULL);
+	memset(&f, 0, sizeof(f));
+	f.op = PROV_OP_SPAWN;
+	f.code = GR_E_RATE_LIMIT;
+	f.times = 2;
+	f.retry_after_ms = 60 * 1000;
+	fake_fault_add(v.fake, &f);
+	env_fault(&v, PROV_OP_SPAWN, GR_E_TRANSIENT, 1, true);
+	fake_set_list_delay_ms(v.fake, 60 * 1000);
+	is_int(env_apply(&v), 0, "slow-unknown: converges (%s)", v.e.msg);
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 3,
+	    "slow-unknown: no second instance for the slot");
+	is_int((long long)env_rows(&v, INST_TERMINATED), 0,
+	    "slow-unknown: its row was not given up");
+	is_int((long long)fake_billing_count(v.fake), 1,
+	    "slow-unknown: 1 billing");
+	env_close(&v);
+}
+
 #define T(f) do {							\
 	if (argc < 2 || strstr(#f, argv[1]) != NULL)			\
 		f();							\
@@ -118,5 +149,6 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_ERROR, false, "test");
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
+	T(test_unknown_after_slow_spawn);
 	return done_testing();
 }
