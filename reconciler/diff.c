@@ -1033,6 +1033,15 @@ gate_terminations(struct planner *pl)
 			why = xasprintf("terminate failed %d times: %s",
 			    ss->attempts, ss->last.msg);
 			a->kind = ACT_BLOCKED;
+		} else if (ss->next_try_ms > pl->now &&
+		    ss->last.code == GR_OK) {
+			/* taken a moment ago; the provider lags behind */
+			why = xasprintf("termination requested; waiting for "
+			    "the provider to show it ending (asking again in "
+			    "%llds)", (long long)(ss->next_try_ms - pl->now +
+			    999) / 1000);
+			a->kind = ACT_WAIT;
+			a->stopping_wait = true;
 		} else if (ss->next_try_ms > pl->now) {
 			why = xasprintf("terminate failed (%s); retrying in "
 			    "%llds", ss->last.msg, (long long)(ss->next_try_ms -

@@ -20,6 +20,14 @@
 #define MAX_RATE_WAITS		5	/* rate limits per call, not attempts */
 #define MAX_TRANSIENT_TRIES	3	/* tries of an idempotent call */
 #define MAX_OFFERS_TRIED	3	/* offers per provider per spawn */
+/*
+ * A termination the provider accepted but does not show ending yet is
+ * asked again no sooner than this (see diff.c gate_terminations): some
+ * providers show an instance running for a while after they took the
+ * request, and a pass that "did something" is followed at once by the
+ * next one.
+ */
+#define TERMINATE_REASK_MS	(10 * 1000)
 
 struct job {
 	struct ctx		*c;
@@ -186,6 +194,30 @@ call_get(struct ctx *c, struct provider *p, const char *id,
 }
 
 /*
+ * The provider took a termination that is not confirmed yet: the next
+ * passes wait a little for it instead of asking again at once.  A taken
+ * request also clears earlier failures of this termination.
+ */
+static void
+note_terminate_asked(struct ctx *c, const char *provider, const char *id)
+{
+	struct slot_state	*ss;
+	char			*key;
+
+	if (c->run == NULL || id == NULL)
+		return;
+	key = xasprintf("terminate:%s/%s", provider, id);
+	pthread_mutex_lock(&c->run->mtx);
+	ss = run_slot(c->run, key);
+	ss->attempts = 0;
+	ss->given_up = false;
+	gr_err_clear(&ss->last);
+	ss->next_try_ms = clock_now_ms() + TERMINATE_REASK_MS;
+	pthread_mutex_unlock(&c->run->mtx);
+	free(key);
+}
+
+/*
  * Terminate the instance of row r: STOPPING first (the intent), then the
  * call, then confirmation, polling get() for up to wait_ms (0: once).
  * Returns 0 when the call was accepted: *gone tells whether the end of
@@ -244,8 +276,10 @@ exec_terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
 			break;
 		clock_sleep_ms(c->cfg->poll_ms < 1000 ? c->cfg->poll_ms : 1000);
 	}
-	if (!ended)
+	if (!ended) {
+		note_terminate_asked(c, r->provider, r->provider_id);
 		return 0;	/* not yet: the next check confirms */
+	}
 	r->state = INST_TERMINATED;
 	r->billing_end_ms = clock_now_ms();
 	if (ledger_update(c->ledger, r, "terminated", "billing end confirmed",
@@ -307,9 +341,11 @@ exec_terminate(struct job *j)
 			return -1;
 		memset(&in, 0, sizeof(in));
 		if (call_get(c, p, a->provider_id, &in, &ge) == 0 &&
-		    in.state != INST_TERMINATED)
+		    in.state != INST_TERMINATED) {
 			log_warnx("%s/%s: orphan termination not confirmed yet",
 			    a->provider, a->provider_id);
+			note_terminate_asked(c, a->provider, a->provider_id);
+		}
 		instance_release(&in);
 		return 0;
 	}

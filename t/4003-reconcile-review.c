@@ -137,6 +137,52 @@ test_unknown_after_slow_spawn(void)
 	env_close(&v);
 }
 
+/*
+ * A provider that accepts terminate but still shows the instance running
+ * for a while (Vast and RunPod do, for seconds): each pass re-asked at
+ * once, and since the pass "did something" apply skipped its sleep: a
+ * tight loop of list + terminate + get against the provider.
+ */
+static struct provider_ops lazy_ops;
+static int lazy_left;		/* bounds the loop before the fix */
+static int64_t lazy_until;	/* the provider lags until then */
+
+static int
+lazy_terminate(struct provider *p, const char *id, struct gr_err *e)
+{
+	if (lazy_left > 0 && clock_now_ms() < lazy_until) {
+		lazy_left--;
+		gr_err_clear(e);
+		return 0;	/* accepted; nothing happens yet */
+	}
+	return fake_provider_ops.terminate(p, id, e);
+}
+
+static void
+test_terminate_accepted_lagging(void)
+{
+	struct env	 v;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "lagging: setup");
+	lazy_ops = fake_provider_ops;
+	lazy_ops.terminate = lazy_terminate;
+	lazy_left = 200;
+	lazy_until = clock_now_ms() + 60 * 1000;
+	fake_set_latency_ms(v.fake, 1);
+	env_unfleet(&v, "train.yaml");
+	v.fake->ops = &lazy_ops;
+	is_int(env_apply(&v), 0, "lagging: converges once the provider acts "
+	    "(%s)", v.e.msg);
+	v.fake->ops = &fake_provider_ops;
+	ok(200 - lazy_left <= 10, "lagging: terminate not hammered (%d "
+	    "calls taken in the minute the provider lagged)",
+	    200 - lazy_left);
+	is_int((long long)fake_billing_count(v.fake), 0, "lagging: 0 billing");
+	fake_set_latency_ms(v.fake, 0);
+	env_close(&v);
+}
+
 #define T(f) do {							\
 	if (argc < 2 || strstr(#f, argv[1]) != NULL)			\
 		f();							\
@@ -150,5 +196,6 @@ main(int argc, char **argv)
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
 	T(test_unknown_after_slow_spawn);
+	T(test_terminate_accepted_lagging);
 	return done_testing();
 }
