@@ -3,8 +3,9 @@
  * API keys, each provider's catalog (GPU type, count, VRAM, price,
  * region, capacity), boot delays, rate limits and fault rules.
  *
- * A scenario is a JSON file (format in sim/README.md).  Anything it leaves
- * out keeps the default below, so an empty object is the default cloud.
+ * A scenario is a JSON file (format in sim/README.md), read by main.c.
+ * Anything it leaves out keeps the default below, so an empty object is
+ * the default cloud.
  */
 #include <math.h>
 #include <stdio.h>
@@ -643,22 +644,4 @@ scenario_apply(struct sim *s, json_t *root, char *err, size_t errlen)
 		}
 	}
 	return 0;
-}
-
-int
-scenario_load(struct sim *s, const char *path, char *err, size_t errlen)
-{
-	json_error_t	 je;
-	json_t		*root;
-	int		 rc;
-
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (root == NULL) {
-		(void)snprintf(err, errlen, "%s:%d:%d: %s", path, je.line,
-		    je.column, je.text);
-		return -1;
-	}
-	rc = scenario_apply(s, root, err, errlen);
-	json_decref(root);
-	return rc;
 }

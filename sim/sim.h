@@ -338,7 +338,6 @@ json_t	*sim_inst_summary(struct sim *, const struct sim_inst *,
 	    int64_t now);				/* new */
 
 /* scenario.c */
-int	 scenario_load(struct sim *, const char *path, char *err, size_t);
 void	 scenario_defaults(struct sim *);
 int	 scenario_apply(struct sim *, json_t *, char *err, size_t);
 int	 sku_from_json(struct sim *, enum sim_prov, json_t *, struct sim_sku *,
@@ -409,7 +408,6 @@ struct gql_doc {
 	char		*op;		/* "query" or "mutation"; owned */
 	struct gql_field *sel;		/* owned */
 	size_t		 nsel;
-	json_t		*vars;		/* variables used, for messages */
 };
 /* 0, or -1 with a GraphQL-style message in err. */
 int	 gql_parse(const char *src, json_t *variables, const char *opname,

@@ -295,6 +295,46 @@ test_no_key_in_log(void)
 	sim_free(&sp);
 }
 
+/* --time-scale 100: lambda's default 90 s boot takes about 0.9 s. */
+static void
+test_time_scale(void)
+{
+	struct simproc	 sp;
+	struct hres	 h;
+	char		*id, *p;
+	int64_t		 t0, dt = -1;
+	int		 k;
+
+	sim_start(&sp, NULL, "--time-scale 100");
+	sim_call(&sp, &h, "POST", "/lambda/api/v1/instance-operations/launch",
+	    AUTH_LAMBDA, "{\"region_name\": \"us-east-1\", "
+	    "\"instance_type_name\": \"gpu_1x_a10\", \"ssh_key_names\": "
+	    "[\"default\"]}");
+	is_int(h.status, 200, "launch on a 100x clock");
+	id = xstrdup(jpstr(h.json, "data.instance_ids.0"));
+	hres_free(&h);
+	t0 = clock_mono_ms();
+	p = xasprintf("/lambda/api/v1/instances/%s", id);
+	for (k = 0; k < 300; k++) {
+		usleep(20000);
+		sim_call(&sp, &h, "GET", p, AUTH_LAMBDA, NULL);
+		if (h.status == 200 && strcmp(jpstr(h.json, "data.status"),
+		    "active") == 0) {
+			dt = clock_mono_ms() - t0;
+			hres_free(&h);
+			break;
+		}
+		hres_free(&h);
+	}
+	ok(dt >= 700 && dt < 3000, "the 90 s boot took %lld ms of real time "
+	    "(the default pacing, scaled, let the polls through)",
+	    (long long)dt);
+	free(p);
+	free(id);
+	is_int(sim_stop(&sp), 0, "the scaled sim stops cleanly");
+	sim_free(&sp);
+}
+
 int
 main(void)
 {
@@ -302,5 +342,6 @@ main(void)
 	test_cli();
 	test_control();
 	test_no_key_in_log();
+	test_time_scale();
 	return done_testing();
 }
