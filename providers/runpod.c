@@ -448,6 +448,7 @@ rp_classify(const char *what, const struct http_resp *resp,
 	struct buf	 d = BUF_INIT;
 	const char	*detail = NULL, *first = NULL;
 	char		*msg;
+	size_t		 n;
 	long		 st = resp->status;
 
 	(void)http_classify(what, resp, e);
@@ -470,7 +471,12 @@ rp_classify(const char *what, const struct http_resp *resp,
 			buf_addf(&d, " (%s)", first);
 		msg = buf_detach(&d);
 		lower_first(msg);
-		gr_err_set(e, e->code, "%s: %s (HTTP %ld)", what, msg, st);
+		n = strlen(msg);
+		while (n > 0 && (msg[n - 1] == '.' || msg[n - 1] == ' '))
+			msg[--n] = '\0';
+		/* only the text: http_classify's hint and flags stay */
+		(void)snprintf(e->msg, sizeof(e->msg), "%s: %s (HTTP %ld)",
+		    what, msg, st);
 		free(msg);
 	}
 	if (detail != NULL && st >= 400 && st < 500 && st != 429 &&
