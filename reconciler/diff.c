@@ -903,6 +903,10 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		    "billed $%s/h, above the group's max $%s/h",
 		    money_fmt(seen->price, m1, sizeof(m1)),
 		    money_fmt(gs->max_price, m2, sizeof(m2)));
+		/* the slot's attempt failed: a provider that bills every
+		 * new instance above the max is not rented from forever */
+		a->counts_failure = true;
+		a->gs = gs;
 	} else if (gs->state == GROUP_STOPPED && k->state == INST_RUNNING) {
 		a = plan_add(p, ACT_STOP, fs->name, gs->name, slot,
 		    "group wants state: stopped");

@@ -314,6 +314,29 @@ note_terminate_failure(struct ctx *c, const struct action *a,
 	free(key);
 }
 
+/*
+ * Count a failed attempt at filling a slot: backoff before the next one,
+ * and given up (reported) after the run's attempts, or at once when
+ * now is set (an error that retrying cannot mend).
+ */
+static void
+note_slot_failure(struct ctx *c, const char *addr, const struct gr_err *e,
+    bool now)
+{
+	struct slot_state	*ss;
+
+	if (c->run == NULL)
+		return;
+	pthread_mutex_lock(&c->run->mtx);
+	ss = run_slot(c->run, addr);
+	ss->attempts++;
+	gr_err_copy(&ss->last, e);
+	ss->next_try_ms = clock_now_ms() + run_backoff_ms(c->run,
+	    ss->attempts);
+	ss->given_up = ss->attempts >= c->run->max_attempts || now;
+	pthread_mutex_unlock(&c->run->mtx);
+}
+
 static int
 exec_terminate(struct job *j)
 {
@@ -356,16 +379,16 @@ exec_terminate(struct job *j)
 	    a->kind == ACT_ORPHAN ? "orphan" : "terminated");
 	j->mutated = true;
 	rc = exec_terminate_row(c, &r, a->reason, 0, &gone, &j->err);
-	if (rc == 0 && a->counts_failure && c->run != NULL) {
-		struct slot_state	*ss;
-		char			*addr = action_address(a);
+	if (rc == 0 && a->counts_failure) {
+		/* a spinup timeout, or a price above the group's max */
+		struct gr_err	 fe;
+		char		*addr = action_address(a);
 
-		pthread_mutex_lock(&c->run->mtx);
-		ss = run_slot(c->run, addr);
-		ss->attempts++;
-		gr_err_set(&ss->last, GR_E_TIMEOUT, "%s", a->reason);
-		ss->given_up = ss->attempts >= c->run->max_attempts;
-		pthread_mutex_unlock(&c->run->mtx);
+		gr_err_clear(&fe);
+		gr_err_set(&fe, a->gs != NULL && a->has_seen &&
+		    a->seen.billing && a->seen.price > a->gs->max_price ?
+		    GR_E_INVALID_SPEC : GR_E_TIMEOUT, "%s", a->reason);
+		note_slot_failure(c, addr, &fe, false);
 		free(addr);
 	}
 	ledger_inst_release(&r);
@@ -629,19 +652,9 @@ exec_spawn(struct job *j)
 		row_set_error(&r, &j->err);
 		(void)ledger_update(c->ledger, &r, "spawn-failed", j->err.msg,
 		    &ge);
-		if (c->run != NULL && !rate_only) {
-			struct slot_state *ss;
-
-			pthread_mutex_lock(&c->run->mtx);
-			ss = run_slot(c->run, addr);
-			ss->attempts++;
-			gr_err_copy(&ss->last, &j->err);
-			ss->next_try_ms = clock_now_ms() +
-			    run_backoff_ms(c->run, ss->attempts);
-			ss->given_up = ss->attempts >= c->run->max_attempts ||
-			    !gr_code_retryable(j->err.code);
-			pthread_mutex_unlock(&c->run->mtx);
-		}
+		if (!rate_only)
+			note_slot_failure(c, addr, &j->err,
+			    !gr_code_retryable(j->err.code));
 		goto out;
 	}
 
@@ -663,6 +676,9 @@ exec_spawn(struct job *j)
 		gr_err_set(&j->err, GR_E_INVALID_SPEC, "spawn '%s' on %s: %s",
 		    addr, r.provider, why);
 		free(why);
+		/* a failed attempt: a provider that bills every instance
+		 * above the max is not rented from again every pass */
+		note_slot_failure(c, addr, &j->err, false);
 		goto out;
 	}
 	rc = 0;

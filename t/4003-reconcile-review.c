@@ -183,6 +183,60 @@ test_terminate_accepted_lagging(void)
 	env_close(&v);
 }
 
+/*
+ * A provider that bills above max_price_per_hour for every new instance:
+ * the spawn was terminated and the slot spawned again every poll until
+ * the hard deadline, each spawn billed; it was never counted as a failed
+ * attempt.
+ */
+static struct provider_ops dear_ops;
+static bool dear_reply;	/* the spawn reply shows the price too */
+static int dear_left;	/* dear spawns before the provider behaves */
+
+static int
+dear_spawn(struct provider *p, const struct spawn_req *req,
+    struct instance *out, struct gr_err *e)
+{
+	if (fake_provider_ops.spawn(p, req, out, e) == -1)
+		return -1;
+	if (dear_left <= 0)
+		return 0;
+	dear_left--;
+	/* knobs insist on the fake's own ops */
+	p->ops = &fake_provider_ops;
+	fake_set_billed_price(p, out->id, 900000);
+	p->ops = &dear_ops;
+	if (dear_reply)
+		out->price = 900000;
+	return 0;
+}
+
+static void
+test_billed_above_max_every_time(void)
+{
+	struct env	 v;
+	int		 k;
+
+	for (k = 0; k < 2; k++) {
+		start(&v, NULL);
+		dear_ops = fake_provider_ops;
+		dear_ops.spawn = dear_spawn;
+		dear_reply = k == 0;
+		dear_left = 50;	/* bounds the loop before the fix */
+		v.fake->ops = &dear_ops;
+		is_int(env_apply(&v), -1, "dear%d: apply fails", k);
+		v.fake->ops = &fake_provider_ops;
+		is_int(v.e.code, GR_E_INVALID_SPEC, "dear%d: and says why (%s)",
+		    k, v.e.msg);
+		ok(fake_calls(v.fake, PROV_OP_SPAWN) <= 3, "dear%d: at most 3 "
+		    "spawns (%llu)", k,
+		    (unsigned long long)fake_calls(v.fake, PROV_OP_SPAWN));
+		is_int((long long)fake_billing_count(v.fake), 0,
+		    "dear%d: nothing left billing", k);
+		env_close(&v);
+	}
+}
+
 #define T(f) do {							\
 	if (argc < 2 || strstr(#f, argv[1]) != NULL)			\
 		f();							\
@@ -197,5 +251,6 @@ main(int argc, char **argv)
 	T(test_orphan_twin_of_a_row);
 	T(test_unknown_after_slow_spawn);
 	T(test_terminate_accepted_lagging);
+	T(test_billed_above_max_every_time);
 	return done_testing();
 }
