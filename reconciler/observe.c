@@ -227,7 +227,10 @@ observation_unchecked(const struct observation *o, struct gr_err *e)
 	size_t			 i, n = 0, first = 0;
 
 	for (i = 0; i < o->ntracked; i++) {
-		if (o->tracked[i].bucket != BUCKET_UNKNOWN)
+		/* ad-hoc rows are not apply's: their provider may be one
+		 * that no fleet uses, which observe does not list */
+		if (o->tracked[i].bucket != BUCKET_UNKNOWN ||
+		    o->tracked[i].row.kind != LEDGER_KIND_FLEET)
 			continue;
 		if (n++ == 0)
 			first = i;

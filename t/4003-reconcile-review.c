@@ -107,6 +107,45 @@ test_orphan_twin_of_a_row(void)
 }
 
 /*
+ * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
+ * uses is never listed by apply; it counted as "could not be checked",
+ * so apply spun until its deadline and failed, and plan failed.
+ */
+static void
+test_adhoc_elsewhere(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	struct observation	 o;
+	struct gr_err		 e;
+
+	start(&v, NULL);
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_ADHOC;
+	r.group = xstrdup("scratch");
+	r.provider = xstrdup("local");
+	r.provider_id = xstrdup("local-1");
+	r.gpu = xstrdup("CPU");
+	r.max_price = 10000;
+	ok(ledger_intent_spawn(v.c.ledger, &r, &e) == 0,
+	    "adhoc: a row on another provider");
+	r.state = INST_RUNNING;
+	ok(ledger_update(v.c.ledger, &r, "running", NULL, &e) == 0,
+	    "adhoc: it runs");
+	ledger_inst_release(&r);
+	is_int(env_apply(&v), 0, "adhoc: apply of an unrelated fleet "
+	    "converges (%s)", v.e.msg);
+	is_int((long long)fake_billing_count(v.fake), 1, "adhoc: 1 billing");
+	gr_err_clear(&e);
+	if (observe(&v.c, &o, &e) == -1)
+		bail_out("observe: %s", e.msg);
+	ok(!observation_unchecked(&o, &e), "adhoc: plan does not call it "
+	    "unchecked");
+	observation_release(&o);
+	env_close(&v);
+}
+
+/*
  * A spawn whose reply was lost after slow calls (rate-limit waits): the
  * grace window for its label to show up in list was counted from the
  * intent, so it had run out before the first look, and the slot was
@@ -249,6 +288,7 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_ERROR, false, "test");
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
+	T(test_adhoc_elsewhere);
 	T(test_unknown_after_slow_spawn);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
