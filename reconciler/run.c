@@ -220,6 +220,9 @@ run_backoff_ms(struct run_state *rs, int attempt)
 		cap *= 2;
 	if (cap > 5 * 60 * 1000)
 		cap = 5 * 60 * 1000;
+	/* no run (the `provider` commands): no jitter to share, half */
+	if (rs == NULL)
+		return cap / 2;
 	/* full jitter: uniform in [0, cap] */
 	return (int64_t)(run_rand(rs) % (uint64_t)(cap + 1));
 }

@@ -146,6 +146,47 @@ test_adhoc_elsewhere(void)
 }
 
 /*
+ * `provider NAME teardown` calls exec_terminate_row without a run: a
+ * retryable error on terminate or get dereferenced the NULL run for its
+ * backoff, killing the process right after the STOPPING intent.
+ */
+static void
+test_teardown_without_run(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	pid_t			 pid;
+	int			 st = 0;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "no-run: setup");
+	memset(&r, 0, sizeof(r));
+	live_row(&v, &r);
+	env_fault(&v, PROV_OP_TERMINATE, GR_E_TRANSIENT, 1, false);
+	env_fault(&v, PROV_OP_GET, GR_E_TRANSIENT, 1, false);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct gr_err	 e;
+		bool		 gone = false;
+
+		gr_err_clear(&e);
+		v.c.run = NULL;
+		if (exec_terminate_row(&v.c, &r, "teardown", 60000, &gone,
+		    &e) == -1 || !gone)
+			_exit(3);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st), "no-run: terminate with retries does not crash "
+	    "(status %d)", st);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+	    "no-run: and confirms the end of billing");
+	ledger_inst_release(&r);
+	env_close(&v);
+}
+
+/*
  * A spawn whose reply was lost after slow calls (rate-limit waits): the
  * grace window for its label to show up in list was counted from the
  * intent, so it had run out before the first look, and the slot was
@@ -289,6 +330,7 @@ main(int argc, char **argv)
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
 	T(test_adhoc_elsewhere);
+	T(test_teardown_without_run);
 	T(test_unknown_after_slow_spawn);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
