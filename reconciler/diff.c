@@ -1008,9 +1008,29 @@ step_slots(struct planner *pl)
 	}
 }
 
+/* The run's key of an instance operation that is gated, or NULL. */
+static const char *
+gated_op(const struct action *a)
+{
+	switch (a->kind) {
+	case ACT_TERMINATE:
+	case ACT_ORPHAN:
+	case ACT_REPLACE:
+		return "terminate";
+	case ACT_STOP:
+		return "stop";
+	case ACT_START:
+		return "start";
+	default:
+		return NULL;
+	}
+}
+
 /*
- * A termination that keeps failing is retried with backoff, and after
- * the run's attempts it is reported (blocked) instead of hammered.
+ * A termination (or a stop, or a start) that keeps failing is retried
+ * with backoff, and after the run's attempts, or at once on an error
+ * that retrying cannot mend, it is reported (blocked) instead of
+ * hammered.
  */
 static void
 gate_terminations(struct planner *pl)
@@ -1024,18 +1044,18 @@ gate_terminations(struct planner *pl)
 	for (i = 0; i < p->n; i++) {
 		struct action		*a = &p->v[i];
 		struct slot_state	*ss;
+		const char		*op;
 		char			*key, *why = NULL;
 
-		if ((a->kind != ACT_TERMINATE && a->kind != ACT_ORPHAN &&
-		    a->kind != ACT_REPLACE) || a->provider_id == NULL)
+		if ((op = gated_op(a)) == NULL || a->provider_id == NULL)
 			continue;
-		key = xasprintf("terminate:%s/%s", a->provider,
-		    a->provider_id);
+		key = xasprintf("%s:%s/%s", op, a->provider, a->provider_id);
 		pthread_mutex_lock(&rs->mtx);
 		ss = run_slot(rs, key);
 		if (ss->given_up) {
-			why = xasprintf("terminate failed %d times: %s",
-			    ss->attempts, ss->last.msg);
+			why = xasprintf("%s failed %d time%s: %s", op,
+			    ss->attempts, ss->attempts == 1 ? "" : "s",
+			    ss->last.msg);
 			a->kind = ACT_BLOCKED;
 		} else if (ss->next_try_ms > pl->now &&
 		    ss->last.code == GR_OK) {
@@ -1047,8 +1067,8 @@ gate_terminations(struct planner *pl)
 			a->kind = ACT_WAIT;
 			a->stopping_wait = true;
 		} else if (ss->next_try_ms > pl->now) {
-			why = xasprintf("terminate failed (%s); retrying in "
-			    "%llds", ss->last.msg, (long long)(ss->next_try_ms -
+			why = xasprintf("%s failed (%s); retrying in %llds", op,
+			    ss->last.msg, (long long)(ss->next_try_ms -
 			    pl->now + 999) / 1000);
 			a->kind = ACT_WAIT;
 		}

@@ -291,9 +291,9 @@ exec_terminate_row(struct ctx *c, struct ledger_inst *r, const char *reason,
 	return 0;
 }
 
-/* Count a failed termination against its instance (see diff.c). */
+/* Count a failed termination (stop, start) against its instance. */
 static void
-note_terminate_failure(struct ctx *c, const struct action *a,
+note_op_failure(struct ctx *c, const char *op, const struct action *a,
     const struct gr_err *e)
 {
 	struct slot_state	*ss;
@@ -301,7 +301,7 @@ note_terminate_failure(struct ctx *c, const struct action *a,
 
 	if (c->run == NULL || a->provider_id == NULL)
 		return;
-	key = xasprintf("terminate:%s/%s", a->provider, a->provider_id);
+	key = xasprintf("%s:%s/%s", op, a->provider, a->provider_id);
 	pthread_mutex_lock(&c->run->mtx);
 	ss = run_slot(c->run, key);
 	ss->attempts++;
@@ -746,19 +746,20 @@ run_job(struct job *j)
 	case ACT_REPLACE:
 		j->rc = exec_replace(j);
 		if (j->rc == -1 && j->err.code != GR_OK && !j->replaced_old)
-			note_terminate_failure(j->c, j->a, &j->err);
+			note_op_failure(j->c, "terminate", j->a, &j->err);
 		break;
 	case ACT_TERMINATE:
 	case ACT_ORPHAN:
 		j->rc = exec_terminate(j);
 		if (j->rc == -1)
-			note_terminate_failure(j->c, j->a, &j->err);
+			note_op_failure(j->c, "terminate", j->a, &j->err);
 		break;
 	case ACT_STOP:
-		j->rc = exec_stop_start(j, true);
-		break;
 	case ACT_START:
-		j->rc = exec_stop_start(j, false);
+		j->rc = exec_stop_start(j, j->a->kind == ACT_STOP);
+		if (j->rc == -1)
+			note_op_failure(j->c, j->a->kind == ACT_STOP ? "stop" :
+			    "start", j->a, &j->err);
 		break;
 	default:
 		j->rc = 0;

@@ -186,6 +186,47 @@ test_teardown_without_run(void)
 	env_close(&v);
 }
 
+static const char *fleet_state_fmt =
+    "fleet: train\n"
+    "groups:\n"
+    "  - name: worker\n"
+    "    count: 1\n"
+    "    provider: fake\n"
+    "    gpu: RTX_4090\n"
+    "    max_price_per_hour: 0.70\n"
+    "    state: %s\n";
+
+static void
+set_state(struct env *v, const char *state)
+{
+	char	*y = xasprintf(fleet_state_fmt, state);
+
+	env_fleet(v, "train.yaml", y);
+	free(y);
+}
+
+/*
+ * A stop that the provider refuses for good (INVALID_SPEC) was asked
+ * again every poll until the hard deadline, and apply then said TIMEOUT.
+ */
+static void
+test_stop_refused(void)
+{
+	struct env	 v;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "stop-refused: setup");
+	env_fault(&v, PROV_OP_STOP, GR_E_INVALID_SPEC, -1, false);
+	set_state(&v, "stopped");
+	is_int(env_apply(&v), -1, "stop-refused: apply fails");
+	is_int(v.e.code, GR_E_INVALID_SPEC, "stop-refused: with the "
+	    "provider's code (%s)", gr_code_name(v.e.code));
+	ok(fake_calls(v.fake, PROV_OP_STOP) <= 3, "stop-refused: not "
+	    "hammered (%llu stop calls)",
+	    (unsigned long long)fake_calls(v.fake, PROV_OP_STOP));
+	env_close(&v);
+}
+
 /*
  * A spawn whose reply was lost after slow calls (rate-limit waits): the
  * grace window for its label to show up in list was counted from the
@@ -331,6 +372,7 @@ main(int argc, char **argv)
 	T(test_orphan_twin_of_a_row);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
+	T(test_stop_refused);
 	T(test_unknown_after_slow_spawn);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
