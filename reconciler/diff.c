@@ -734,6 +734,30 @@ slot_stopping(struct planner *pl, const char *fleet, const char *group,
 }
 
 /*
+ * Since when a pending instance has been booting: its intent, or, for a
+ * hibernated instance started again (it billed before), its last start.
+ * Measured from the intent, a restart of an instance older than the
+ * spinup timeout was terminated (its disk lost) on its first pass.
+ */
+static int64_t
+pending_since(struct planner *pl, const struct ledger_inst *r)
+{
+	struct ledger_event	*ev = NULL;
+	struct gr_err		 e;
+	size_t			 n = 0, i;
+	int64_t			 since = r->created_ms;
+
+	if (r->billing_start_ms == 0 || r->uid == 0 || pl->c->ledger == NULL ||
+	    ledger_events(pl->c->ledger, r->uid, &ev, &n, &e) == -1)
+		return since;
+	for (i = 0; i < n; i++)
+		if (strcmp(ev[i].kind, "started") == 0 && ev[i].at_ms > since)
+			since = ev[i].at_ms;
+	ledger_events_free(ev, n);
+	return since;
+}
+
+/*
  * fm->before doubles as the running reservation while planning; the
  * "before" figure shown to the user is saved first in plan_build.
  */
@@ -884,7 +908,7 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 			return;
 		}
 	} else if ((k->state == INST_IDLE || k->state == INST_PENDING) &&
-	    pl->now - r->created_ms > to->spinup_ms &&
+	    pl->now - pending_since(pl, r) > to->spinup_ms &&
 	    (r->provider_id != NULL || seen != NULL)) {
 		/* (nothing to clean up before its label shows up) */
 		a = plan_add(p, ACT_TERMINATE, fs->name, gs->name, slot,
@@ -916,7 +940,7 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 	} else if (k->state == INST_IDLE || k->state == INST_PENDING) {
 		a = plan_add(p, ACT_WAIT, fs->name, gs->name, slot,
 		    "pending for %llds",
-		    (long long)(pl->now - r->created_ms) / 1000);
+		    (long long)(pl->now - pending_since(pl, r)) / 1000);
 		a->pending_alloc = true;
 	} else {
 		a = plan_add(p, ACT_KEEP, fs->name, gs->name, slot,

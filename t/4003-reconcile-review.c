@@ -228,6 +228,34 @@ test_stop_refused(void)
 }
 
 /*
+ * A hibernated instance started again is PENDING while it boots; the
+ * spinup timeout was measured from the row's first intent, so an
+ * instance older than the spinup timeout was terminated (its disk lost)
+ * on the first pass after its start.
+ */
+static void
+test_restart_not_killed(void)
+{
+	struct env	 v;
+
+	start(&v, NULL);
+	set_state(&v, "running");
+	is_int(env_apply(&v), 0, "restart: setup");
+	clock_sleep_ms(3600 * 1000);
+	set_state(&v, "stopped");
+	is_int(env_apply(&v), 0, "restart: stopped");
+	is_int((long long)env_rows(&v, INST_STOPPED), 1, "restart: 1 STOPPED");
+	fake_set_boot_ms(v.fake, 60 * 1000);
+	set_state(&v, "running");
+	is_int(env_apply(&v), 0, "restart: started again (%s)", v.e.msg);
+	is_int((long long)fake_calls(v.fake, PROV_OP_TERMINATE), 0,
+	    "restart: the booting instance was not terminated");
+	is_int((long long)env_rows(&v, INST_RUNNING), 1, "restart: 1 RUNNING");
+	is_int((long long)env_rows(&v, -1), 1, "restart: still the one row");
+	env_close(&v);
+}
+
+/*
  * A spawn whose reply was lost after slow calls (rate-limit waits): the
  * grace window for its label to show up in list was counted from the
  * intent, so it had run out before the first look, and the slot was
@@ -373,6 +401,7 @@ main(int argc, char **argv)
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
+	T(test_restart_not_killed);
 	T(test_unknown_after_slow_spawn);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
