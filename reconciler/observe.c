@@ -114,7 +114,10 @@ confirm_missing(struct prov_obs *po, struct tracked *t)
 
 	memset(&in, 0, sizeof(in));
 	if (provider_get(po->p, t->row.provider_id, &in, &e) == -1) {
-		if (e.code != GR_E_NOT_FOUND && e.code != GR_E_UNSUPPORTED) {
+		/* NOT_FOUND and SPOT_INTERRUPTED answer "gone", as in
+		 * exec.c's call_get; anything else cannot tell */
+		if (e.code != GR_E_NOT_FOUND && e.code != GR_E_UNSUPPORTED &&
+		    e.code != GR_E_SPOT_INTERRUPTED) {
 			/* cannot tell: treat like an unlisted provider */
 			t->bucket = BUCKET_UNKNOWN;
 			log_debug("%s/%s/%d: get %s failed: %s", t->row.fleet,

@@ -287,6 +287,30 @@ test_unknown_after_slow_spawn(void)
 }
 
 /*
+ * get answering SPOT_INTERRUPTED is the answer "gone" (exec treats it
+ * so); observe took it for "cannot tell", kept the slot filled and never
+ * respawned it.
+ */
+static void
+test_get_spot_interrupted(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "spot-get: setup");
+	memset(&r, 0, sizeof(r));
+	live_row(&v, &r);
+	ok(fake_interrupt(v.fake, r.provider_id) == 0, "spot-get: interrupted");
+	env_fault(&v, PROV_OP_GET, GR_E_SPOT_INTERRUPTED, -1, false);
+	is_int(env_apply(&v), 0, "spot-get: the slot is respawned (%s)",
+	    v.e.msg);
+	is_int((long long)fake_billing_count(v.fake), 1, "spot-get: 1 billing");
+	ledger_inst_release(&r);
+	env_close(&v);
+}
+
+/*
  * A provider that accepts terminate but still shows the instance running
  * for a while (Vast and RunPod do, for seconds): each pass re-asked at
  * once, and since the pass "did something" apply skipped its sleep: a
@@ -403,6 +427,7 @@ main(int argc, char **argv)
 	T(test_stop_refused);
 	T(test_restart_not_killed);
 	T(test_unknown_after_slow_spawn);
+	T(test_get_spot_interrupted);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
 	return done_testing();
