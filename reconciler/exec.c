@@ -126,6 +126,13 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 		}
 	} else {
 		r.state = a->to;
+		if (a->kind == ACT_ADOPT) {
+			/* back from a wrong end (vanished, spawn-lost): it
+			 * is live, so its row has no end */
+			r.billing_end_ms = 0;
+			free(r.end_reason);
+			r.end_reason = NULL;
+		}
 		kind = a->kind == ACT_ADOPT ? "adopted" :
 		    a->spec_file != NULL ? "spec-file" :
 		    inst_state_name(a->to);

@@ -410,6 +410,43 @@ test_billed_above_max_every_time(void)
 	}
 }
 
+/*
+ * An instance adopted back into its row (it was marked vanished, then
+ * showed up again) kept the billing end of its old row: a live row that
+ * status shows as no longer billing.
+ */
+static void
+test_adopt_back_clears_billing_end(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	struct gr_err		 e;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "adopt-back: setup");
+	memset(&r, 0, sizeof(r));
+	live_row(&v, &r);
+	/* what a pass records when list and get lose it for a while */
+	r.state = INST_TERMINATED;
+	r.billing_end_ms = clock_now_ms();
+	r.end_reason = xstrdup("vanished");
+	ok(ledger_update(v.c.ledger, &r, "vanished", "test", &e) == 0,
+	    "adopt-back: marked vanished");
+	clock_sleep_ms(60 * 1000);
+	is_int(env_apply(&v), 0, "adopt-back: apply");
+	ledger_inst_release(&r);
+	live_row(&v, &r);
+	is_int(r.state, INST_RUNNING, "adopt-back: the row is RUNNING again");
+	is_int((long long)r.billing_end_ms, 0,
+	    "adopt-back: and has no billing end");
+	ok(r.end_reason == NULL, "adopt-back: nor a reason it ended (%s)",
+	    r.end_reason != NULL ? r.end_reason : "none");
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 1,
+	    "adopt-back: nothing spawned");
+	ledger_inst_release(&r);
+	env_close(&v);
+}
+
 #define T(f) do {							\
 	if (argc < 2 || strstr(#f, argv[1]) != NULL)			\
 		f();							\
@@ -430,5 +467,6 @@ main(int argc, char **argv)
 	T(test_get_spot_interrupted);
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
+	T(test_adopt_back_clears_billing_end);
 	return done_testing();
 }
