@@ -514,6 +514,20 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 	buf_release(&words);
 }
 
+/* A read changes nothing: its failure never leaves an unknown outcome. */
+static void
+read_not_unknown(struct gr_err *e)
+{
+	static const char	 phrase[] = " (the request may have been acted "
+				    "on)";
+	char			*p = strstr(e->msg, phrase);
+
+	if (p != NULL)
+		memmove(p, p + sizeof(phrase) - 1,
+		    strlen(p + sizeof(phrase) - 1) + 1);
+	e->outcome_unknown = false;
+}
+
 /*
  * One call.  On 0, *out is the reply's JSON (new; NULL when the body was
  * empty).  On -1 e is set; a PUT or DELETE keeps the outcome_unknown of
@@ -549,7 +563,7 @@ vast_call(struct vast *v, enum vast_ep ep, const char *method,
 		if (http_do(v->http[ep], &req, &resp, e) == -1) {
 			gr_err_prefix(e, "%s", what);
 			if (read)
-				e->outcome_unknown = false;
+				read_not_unknown(e);
 			goto out;
 		}
 		json_decref(j);
@@ -578,7 +592,7 @@ vast_call(struct vast *v, enum vast_ep ep, const char *method,
 		vast_fail(v, ep, what, &resp, json_is_object(j) ? j : NULL, e);
 		http_resp_release(&resp);
 		if (read)
-			e->outcome_unknown = false;	/* nothing to act on */
+			read_not_unknown(e);
 		if (e->code != GR_E_RATE_LIMIT || !read ||
 		    tries++ >= READ_RETRIES)
 			goto out;
