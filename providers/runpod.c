@@ -68,7 +68,10 @@
  *					does not report), so a stopped pod
  *					is never forgotten: it stays listed
  *					and is ours by its name
- *   desired EXITED, still running	STOPPED, billing (until it exits)
+ *   desired EXITED, still running	RUNNING, billing: stopping, but it
+ *					can be neither used nor started
+ *					until it has exited (status says
+ *					"RUNNING, desired EXITED")
  *   RUNNING				RUNNING, billing
  *   PROVISIONING, STARTING		PENDING, billing
  *   ERROR				PENDING, billing: the pod still
@@ -590,10 +593,8 @@ pod_state(const char *status, const char *desired, enum inst_state *state,
 	} else if (strcmp(status, "EXITED") == 0) {
 		*state = INST_STOPPED;
 		*billing = false;
-	} else if (strcmp(desired, "EXITED") == 0) {
-		*state = INST_STOPPED;
-		*billing = true;
 	} else if (strcmp(status, "RUNNING") == 0) {
+		/* desired EXITED too: stopping, not stopped yet */
 		*state = INST_RUNNING;
 		*billing = true;
 	} else {
@@ -1192,22 +1193,37 @@ rp_terminate(struct provider *p, const char *id, struct gr_err *e)
 	return rc;
 }
 
+/* desiredStatus, or what it must be when the reply has none. */
+static const char *
+pod_desired(json_t *pod)
+{
+	const char	*d = jstr(pod, "desiredStatus"), *st = jstr(pod,
+	    "status");
+
+	if (d != NULL)
+		return d;
+	if (st != NULL && (strcmp(st, "EXITED") == 0 ||
+	    strcmp(st, "TERMINATED") == 0))
+		return st;
+	return "RUNNING";
+}
+
 /*
  * stop or start through POST /v2/pods/{id}/action.  A 409 (the action
  * does not fit the pod's status) is success when the pod already is, or
- * is going, where it was asked to go; a 409 start for want of GPUs is
- * CAPACITY (rp_classify).
+ * is going, where it was asked to go; a start while the pod is still
+ * stopping is TRANSIENT (start it once it has exited); a 409 start for
+ * want of GPUs is CAPACITY (rp_classify).
  */
 static int
 pod_action(struct provider *p, enum prov_op op, const char *id,
     const char *action, struct gr_err *e)
 {
-	json_t		*body, *reply = NULL;
-	struct instance	 in;
+	json_t		*body, *reply = NULL, *pod = NULL;
 	struct gr_err	 e2;
-	char		*what = rp_what(op, id), *path;
-	long		 st;
-	bool		 there;
+	const char	*st, *desired;
+	char		*what = rp_what(op, id), *path, *gpath;
+	long		 code;
 	int		 rc = -1;
 
 	if (!pod_id_ok(id)) {
@@ -1216,24 +1232,43 @@ pod_action(struct provider *p, enum prov_op op, const char *id,
 		return -1;
 	}
 	path = xasprintf("/v2/pods/%s/action", id);
+	gpath = xasprintf("/v2/pods/%s", id);
 	body = json_pack("{s:s}", "action", action);
-	if (rp_call(p, what, "POST", path, body, RP_POD, &reply, &st,
+	if (rp_call(p, what, "POST", path, body, RP_POD, &reply, &code,
 	    e) == 0)
 		rc = 0;
-	else if (st == 409 && e->code == GR_E_INVALID_SPEC &&
-	    rp_get(p, id, &in, &e2) == 0) {
-		there = op == PROV_OP_STOP ? in.state == INST_STOPPED :
-		    in.state == INST_RUNNING || in.state == INST_PENDING;
-		if (there) {
+	else if (code == 409 && e->code == GR_E_INVALID_SPEC &&
+	    rp_call(p, what, "GET", gpath, NULL, RP_POD, &pod, NULL,
+	    &e2) == 0) {
+		st = jstr(pod, "status");
+		if (st == NULL)
+			st = "";
+		desired = pod_desired(pod);
+		if (op == PROV_OP_STOP && (strcmp(desired, "EXITED") == 0 ||
+		    strcmp(st, "EXITED") == 0)) {
 			gr_err_clear(e);
 			rc = 0;
+		} else if (op == PROV_OP_START &&
+		    strcmp(desired, "RUNNING") == 0 &&
+		    strcmp(st, "EXITED") != 0 &&
+		    strcmp(st, "TERMINATED") != 0) {
+			gr_err_clear(e);
+			rc = 0;
+		} else if (op == PROV_OP_START &&
+		    strcmp(desired, "EXITED") == 0 &&
+		    strcmp(st, "EXITED") != 0) {
+			rp_fail(e, GR_E_TRANSIENT, what, "the pod is still "
+			    "stopping (%s)", st);
+			gr_err_hint(e, "start it once it has exited");
+			e->http_status = 409;
 		} else
-			gr_err_hint(e, "the pod is %s", in.status != NULL ?
-			    in.status : "in another state");
-		instance_release(&in);
+			gr_err_hint(e, "the pod is %s, desired %s", st,
+			    desired);
 	}
 	json_decref(body);
 	json_decref(reply);
+	json_decref(pod);
+	free(gpath);
 	free(path);
 	free(what);
 	return rc;

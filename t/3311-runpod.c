@@ -586,9 +586,15 @@ test_stop_start(struct tsim *s, struct provider *p, const char *id)
 	    "stop: {\"action\":\"stop\"}");
 	json_decref(b);
 	json_decref(rq);
-	ok(provider_get(p, id, &in, &e) == 0 && in.state == INST_STOPPED &&
-	    in.billing, "stopping: STOPPED, still billing until it exits");
+	ok(provider_get(p, id, &in, &e) == 0 && in.state == INST_RUNNING &&
+	    in.billing, "stopping: still RUNNING and billing until it exits");
+	is_str(in.status, "RUNNING, desired EXITED", "... saying it is "
+	    "stopping");
 	instance_release(&in);
+	ok(provider_stop(p, id, &e) == 0, "stop while stopping: success");
+	ok(provider_start(p, id, &e) == -1 && e.code == GR_E_TRANSIENT,
+	    "start while still stopping: TRANSIENT");
+	like(e.msg, "still stopping", "... saying why");
 	advance(s, 3000);
 	ok(provider_get(p, id, &in, &e) == 0, "get a stopped pod");
 	is_str(in.status, "EXITED", "stopped: EXITED");
