@@ -518,9 +518,19 @@ step_untracked(struct planner *pl)
 		a = plan_add(p, ACT_ORPHAN, row.fleet, row.group, row.slot,
 		    "our instance outside any free slot (its row is %s)",
 		    inst_state_name(row.state));
-		action_from_row(a, &row, u->seen);
-		if (a->provider_id == NULL)
-			a->provider_id = xstrdup(u->seen->id);
+		if (row.provider_id != NULL) {
+			/* its own row (row_is_its): the termination is
+			 * recorded there, and checked again from it */
+			action_from_row(a, &row, u->seen);
+		} else {
+			/*
+			 * A row that never learned its id may be adopted
+			 * by another instance with its label in this very
+			 * plan (recorded first): through the row this
+			 * would terminate that one.  By its own id.
+			 */
+			orphan_from_seen(a, u);
+		}
 		a->price = u->seen->price;
 		fleet_money(pl, row.fleet)->before += u->seen->price;
 		pl->global_now += u->seen->price;

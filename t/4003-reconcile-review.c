@@ -107,6 +107,56 @@ test_orphan_twin_of_a_row(void)
 }
 
 /*
+ * The same with a row that never learned its id (spawn-lost): two
+ * instances with its label show up; one is adopted back into the row,
+ * and the other was planned as an orphan through the row, whose id the
+ * adoption (recorded first) had just set: the adopted one was terminated
+ * and the twin left billing.
+ */
+static void
+test_orphan_twin_of_a_lost_row(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	struct spec		*s;
+	struct gr_err		 e;
+
+	start(&v, NULL);
+	spec_free(v.c.spec);
+	v.c.spec = NULL;
+	if (ctx_load_spec(&v.c, &e) == -1)
+		bail_out("spec: %s", e.msg);
+	s = v.c.spec;
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_FLEET;
+	r.fleet = xstrdup("train");
+	r.group = xstrdup("worker");
+	r.provider = xstrdup("fake");
+	r.spec_hash = xstrdup(s->fleets[0].groups[0].hash);
+	r.spec_file = xstrdup(s->fleets[0].file);
+	r.gpu = xstrdup("RTX_4090");
+	r.gpu_count = 1;
+	r.max_price = 700000;
+	ok(ledger_intent_spawn(v.c.ledger, &r, &e) == 0, "twin2: intent");
+	r.state = INST_TERMINATED;
+	ok(ledger_update(v.c.ledger, &r, "spawn-lost", "test", &e) == 0,
+	    "twin2: given up as never seen");
+	fake_add_foreign(v.fake, r.label, "RTX_4090");
+	fake_add_foreign(v.fake, r.label, "RTX_4090");
+	ledger_inst_release(&r);
+	is_int(env_apply(&v), 0, "twin2: apply converges (%s)", v.e.msg);
+	is_int((long long)fake_billing_count(v.fake), 1, "twin2: 1 billing");
+	is_int((long long)env_rows(&v, INST_RUNNING), 1, "twin2: 1 RUNNING");
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 0,
+	    "twin2: nothing spawned");
+	env_unfleet(&v, "train.yaml");
+	is_int(env_apply(&v), 0, "twin2: deleting the fleet converges");
+	is_int((long long)fake_billing_count(v.fake), 0,
+	    "twin2: nothing bills after");
+	env_close(&v);
+}
+
+/*
  * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
  * uses is never listed by apply; it counted as "could not be checked",
  * so apply spun until its deadline and failed, and plan failed.
@@ -459,6 +509,7 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_ERROR, false, "test");
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
+	T(test_orphan_twin_of_a_lost_row);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
