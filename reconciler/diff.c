@@ -374,12 +374,20 @@ step_rows(struct planner *pl)
 			    r->slot, "instance ended on its own (%s); cleaning "
 			    "up", in->status != NULL ? in->status : "gone");
 			action_from_row(a, r, in);
+			/* a failed attempt of its slot (see below) */
+			a->counts_failure = true;
 		} else {
 			a = plan_add(p, ACT_SYNC, r->fleet, r->group, r->slot,
 			    "vanished: %s no longer has it", r->provider);
 			action_from_row(a, r, in);
 			a->to = INST_TERMINATED;
 			a->billing_end = true;
+			/*
+			 * Its slot's attempt failed: instances that die by
+			 * themselves (a bad image, a failing host) must not
+			 * be rented again at once every pass.
+			 */
+			a->counts_failure = true;
 		}
 	}
 }

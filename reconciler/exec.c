@@ -93,6 +93,29 @@ worse(enum gr_code a, enum gr_code b)
 	return !gr_code_retryable(a) && gr_code_retryable(b);
 }
 
+/*
+ * Count a failed attempt at filling a slot: backoff before the next one,
+ * and given up (reported) after the run's attempts, or at once when
+ * now is set (an error that retrying cannot mend).
+ */
+static void
+note_slot_failure(struct ctx *c, const char *addr, const struct gr_err *e,
+    bool now)
+{
+	struct slot_state	*ss;
+
+	if (c->run == NULL)
+		return;
+	pthread_mutex_lock(&c->run->mtx);
+	ss = run_slot(c->run, addr);
+	ss->attempts++;
+	gr_err_copy(&ss->last, e);
+	ss->next_try_ms = clock_now_ms() + run_backoff_ms(c->run,
+	    ss->attempts);
+	ss->given_up = ss->attempts >= c->run->max_attempts || now;
+	pthread_mutex_unlock(&c->run->mtx);
+}
+
 /* Ledger-only: record what a provider said (no provider call). */
 static int
 exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
@@ -138,6 +161,16 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 		    inst_state_name(a->to);
 	}
 	rc = ledger_update(c->ledger, &r, kind, a->reason, e);
+	if (rc == 0 && a->counts_failure && a->fleet != NULL) {
+		/* it ended by itself: a failed attempt of its slot */
+		struct gr_err	 fe;
+		char		*addr = action_address(a);
+
+		gr_err_clear(&fe);
+		gr_err_set(&fe, GR_E_CAPACITY, "%s: %s", addr, a->reason);
+		note_slot_failure(c, addr, &fe, false);
+		free(addr);
+	}
 	if (rc == 0 && (a->to == INST_TERMINATED || a->kind == ACT_ADOPT ||
 	    a->to == INST_RUNNING))
 		log_info("%s/%s/%d: %s (%s)", r.fleet, r.group, r.slot,
@@ -321,28 +354,6 @@ note_op_failure(struct ctx *c, const char *op, const struct action *a,
 	free(key);
 }
 
-/*
- * Count a failed attempt at filling a slot: backoff before the next one,
- * and given up (reported) after the run's attempts, or at once when
- * now is set (an error that retrying cannot mend).
- */
-static void
-note_slot_failure(struct ctx *c, const char *addr, const struct gr_err *e,
-    bool now)
-{
-	struct slot_state	*ss;
-
-	if (c->run == NULL)
-		return;
-	pthread_mutex_lock(&c->run->mtx);
-	ss = run_slot(c->run, addr);
-	ss->attempts++;
-	gr_err_copy(&ss->last, e);
-	ss->next_try_ms = clock_now_ms() + run_backoff_ms(c->run,
-	    ss->attempts);
-	ss->given_up = ss->attempts >= c->run->max_attempts || now;
-	pthread_mutex_unlock(&c->run->mtx);
-}
 
 static int
 exec_terminate(struct job *j)
@@ -387,14 +398,17 @@ exec_terminate(struct job *j)
 	j->mutated = true;
 	rc = exec_terminate_row(c, &r, a->reason, 0, &gone, &j->err);
 	if (rc == 0 && a->counts_failure) {
-		/* a spinup timeout, or a price above the group's max */
+		/* a spinup timeout, a price above the group's max, or an
+		 * instance that ended by itself */
 		struct gr_err	 fe;
 		char		*addr = action_address(a);
 
 		gr_err_clear(&fe);
-		gr_err_set(&fe, a->gs != NULL && a->has_seen &&
-		    a->seen.billing && a->seen.price > a->gs->max_price ?
-		    GR_E_INVALID_SPEC : GR_E_TIMEOUT, "%s", a->reason);
+		gr_err_set(&fe, a->has_seen &&
+		    a->seen.state == INST_TERMINATED ? GR_E_CAPACITY :
+		    a->gs != NULL && a->has_seen && a->seen.billing &&
+		    a->seen.price > a->gs->max_price ? GR_E_INVALID_SPEC :
+		    GR_E_TIMEOUT, "%s", a->reason);
 		note_slot_failure(c, addr, &fe, false);
 		free(addr);
 	}

@@ -461,6 +461,54 @@ test_billed_above_max_every_time(void)
 }
 
 /*
+ * Every instance of the group dies by itself right after it starts (a
+ * bad image, a host that fails): the slot was refilled in the same pass
+ * that cleaned up the dead one, with no attempt counted, and since each
+ * such pass "did something" apply did not sleep: a new rental every few
+ * milliseconds until the deadline.
+ */
+static struct provider_ops dying_ops;
+static int dying_left;	/* bounds the loop before the fix */
+
+static int
+dying_spawn(struct provider *p, const struct spawn_req *req,
+    struct instance *out, struct gr_err *e)
+{
+	if (fake_provider_ops.spawn(p, req, out, e) == -1)
+		return -1;
+	if (dying_left <= 0)
+		return 0;
+	dying_left--;
+	p->ops = &fake_provider_ops;	/* knobs insist on the fake's ops */
+	(void)fake_interrupt(p, out->id);
+	p->ops = &dying_ops;
+	return 0;
+}
+
+static void
+test_instances_dying_at_once(void)
+{
+	struct env	 v;
+
+	start(&v, NULL);
+	dying_ops = fake_provider_ops;
+	dying_ops.spawn = dying_spawn;
+	dying_left = 50;
+	v.fake->ops = &dying_ops;
+	is_int(env_apply(&v), -1, "dying: apply fails");
+	v.fake->ops = &fake_provider_ops;
+	is_int(v.e.code, GR_E_CAPACITY, "dying: and says why (%s)", v.e.msg);
+	/* the run's 3 attempts, and the one the pass that found the third
+	 * death had already decided */
+	ok(fake_calls(v.fake, PROV_OP_SPAWN) <= 4, "dying: at most 4 "
+	    "rentals (%llu)",
+	    (unsigned long long)fake_calls(v.fake, PROV_OP_SPAWN));
+	is_int((long long)fake_billing_count(v.fake), 0,
+	    "dying: nothing billing");
+	env_close(&v);
+}
+
+/*
  * An instance adopted back into its row (it was marked vanished, then
  * showed up again) kept the billing end of its old row: a live row that
  * status shows as no longer billing.
@@ -519,5 +567,6 @@ main(int argc, char **argv)
 	T(test_terminate_accepted_lagging);
 	T(test_billed_above_max_every_time);
 	T(test_adopt_back_clears_billing_end);
+	T(test_instances_dying_at_once);
 	return done_testing();
 }
