@@ -518,7 +518,14 @@ step_untracked(struct planner *pl)
 			cd->slot = cd->urow.slot;
 			cd->state = u->seen->state;
 			cd->fills = true;
-			cd->reserve = u->seen->price;
+			/* what the row reserves once adopted: a pending one
+			 * its max price (DESIGN.md section 7), not its offer */
+			{
+				struct ledger_inst as = cd->urow;
+
+				as.state = u->seen->state;
+				cd->reserve = row_reserve(&as, u->seen);
+			}
 			fleet_money(pl, cd->fleet)->before += cd->reserve;
 			pl->global_now += cd->reserve;
 			continue;

@@ -157,6 +157,77 @@ test_orphan_twin_of_a_lost_row(void)
 }
 
 /*
+ * An instance adopted back into its slot while still booting reserved
+ * its offer price, not its max price as DESIGN.md section 7 says of
+ * pending instances: a spawn the budget should refuse went through.
+ */
+static void
+test_adopted_pending_reserves_max(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	struct spawn_req	 req;
+	struct instance		 in;
+	struct gpu_req		 g = { (char *)"RTX_4090", 1, 0 };
+	struct plan		 p;
+	struct spec		*s;
+	struct gr_err		 e;
+
+	env_open(&v, NULL);
+	/* 2 x 0.70 reserved is 1.40: a 1.20 cap lets one through */
+	env_fleet(&v, "train.yaml",
+	    "fleet: train\n"
+	    "budget: {max_per_hour: 1.20}\n"
+	    "groups:\n"
+	    "  - name: worker\n"
+	    "    count: 2\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n");
+	spec_free(v.c.spec);
+	v.c.spec = NULL;
+	if (ctx_load_spec(&v.c, &e) == -1)
+		bail_out("spec: %s", e.msg);
+	s = v.c.spec;
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_FLEET;
+	r.fleet = xstrdup("train");
+	r.group = xstrdup("worker");
+	r.provider = xstrdup("fake");
+	r.spec_hash = xstrdup(s->fleets[0].groups[0].hash);
+	r.spec_file = xstrdup(s->fleets[0].file);
+	r.gpu = xstrdup("RTX_4090");
+	r.gpu_count = 1;
+	r.max_price = 700000;
+	ok(ledger_intent_spawn(v.c.ledger, &r, &e) == 0, "adopt-pending: "
+	    "intent");
+	fake_set_boot_ms(v.fake, 3600 * 1000);
+	memset(&req, 0, sizeof(req));
+	memset(&in, 0, sizeof(in));
+	req.label = r.label;
+	req.address = "train/worker/0";
+	req.gpu = &g;
+	req.max_price = 700000;
+	ok(provider_spawn(v.fake, &req, &in, &e) == 0 &&
+	    in.price < 700000, "adopt-pending: it boots, at an offer under "
+	    "the max");
+	instance_release(&in);
+	r.state = INST_TERMINATED;
+	ok(ledger_update(v.c.ledger, &r, "spawn-lost", "test", &e) == 0,
+	    "adopt-pending: its row was given up");
+	ledger_inst_release(&r);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_ADOPT), 1,
+	    "adopt-pending: adopted back");
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "adopt-pending: no spawn past the budget");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1,
+	    "adopt-pending: the other slot is budget-limited");
+	plan_release(&p);
+	env_close(&v);
+}
+
+/*
  * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
  * uses is never listed by apply; it counted as "could not be checked",
  * so apply spun until its deadline and failed, and plan failed.
@@ -558,6 +629,7 @@ main(int argc, char **argv)
 	clock_use_virtual(1800000000000LL);
 	T(test_orphan_twin_of_a_row);
 	T(test_orphan_twin_of_a_lost_row);
+	T(test_adopted_pending_reserves_max);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
