@@ -36,23 +36,24 @@
  * creation to destroy and the GPU while actual_status is running (or
  * frozen).  The design counts billing from "running", so:
  *
- *	cur_state unloaded		TERMINATED  not billing
- *	next_state unloaded		STOPPING    billing, at dph_total
- *	actual null (provisioning),
- *	  loading			PENDING     not billing (its storage is
- *					covered by the pending reservation at
- *					the group's max price)
- *	running				RUNNING     billing, dph_total
- *	running, intended stopped	STOPPED     billing, dph_total (the
- *					stop is under way; the GPU bills until
- *					actual_status says stopped)
- *	frozen				STOPPED     billing, dph_total
- *	stopped, intended running	PENDING     billing, storage rate (a
- *					start waiting for its GPU)
- *	stopped, exited			STOPPED     billing, storage rate
- *	rebooting, unknown, offline,
- *	  any other word		RUNNING     billing, dph_total (never
- *					assume an instance stopped costing)
+ *	Vast says			state       billing, at
+ *	cur_state unloaded		TERMINATED  no
+ *	next_state unloaded		STOPPING    yes, dph_total
+ *	actual null (provisioning)	PENDING     no (storage is covered
+ *	  or loading			            by the reservation at
+ *					            max price)
+ *	running				RUNNING     yes, dph_total
+ *	running, intended stopped	STOPPED     yes, dph_total (the
+ *					            GPU bills until it is
+ *					            stopped)
+ *	frozen				STOPPED     yes, dph_total
+ *	stopped, intended running	PENDING     yes, storage rate (a
+ *					            start waiting for its
+ *					            GPU)
+ *	stopped; exited			STOPPED     yes, storage rate
+ *	rebooting, unknown, offline,	RUNNING     yes, dph_total (never
+ *	  any other word		            assume it stopped
+ *					            costing)
  *
  * "Billing" thus means "Vast charges for it now": a stopped instance still
  * bills, at its storage rate (instance.diskHour, else storage_total_cost),
@@ -99,17 +100,17 @@
 #include "provider.h"
 
 #define DEFAULT_BASE_URL	"https://console.vast.ai"
-#define DEFAULT_IMAGE		"vastai/base-image:cuda-12.4.1-auto"
+#define DEFAULT_IMAGE		"nvidia/cuda:12.4.1-runtime-ubuntu22.04"
 #define DEFAULT_DISK_GB		10
 #define OFFERS_LIMIT		200	/* cheapest offers asked for */
 #define PAGE_LIMIT		25	/* v1 list: the most per page */
 #define MAX_PAGES		4000	/* 100,000 instances */
 #define ONSTART_MAX		4096	/* onstart + args, section 1.6 */
 #define LABEL_MAX		256
-#define SPAWN_TRIES		3	/* offers tried when none is given */
+#define SPAWN_TRIES		3	/* offers tried when none given */
 #define READ_RETRIES		2	/* 429s a read waits out */
 #define VRAM_SLACK_PCT		90
-#define DETAIL_MAX		200	/* bytes of the server's words kept */
+#define DETAIL_MAX		200	/* bytes of the server's words */
 #define SSH_USER		"root"
 
 enum vast_ep {
@@ -125,7 +126,7 @@ enum vast_ep {
 /* Documented x-rate-limit values (section 1.4), in ms. */
 static const struct {
 	int64_t		 interval_ms;
-	int64_t		 penalty_ms;	/* blocked this long after a 429 */
+	int64_t		 penalty_ms;	/* blocked after a 429 */
 } ep_limits[EP__COUNT] = {
 	[EP_BUNDLES] =	{ 6000, 0 },
 	[EP_ASKS] =	{ 4500, 12000 },
@@ -140,8 +141,9 @@ static const char *const option_keys[] = {
 };
 
 struct vast {
-	struct http_client *http[EP__COUNT];	/* owned; one per endpoint */
-	char		*image;			/* owned; default image */
+	struct http_client *http[EP__COUNT];	/* owned; one per
+						   endpoint */
+	char		*image;		/* owned; default image */
 	bool		 verified_only;
 	double		 time_scale;
 };
@@ -432,6 +434,7 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 	long		 st = r->status;
 	bool		 unknown;
 	int64_t		 wait;
+	char		 hint[sizeof(e->hint)];
 
 	if (http_classify(what, r, e) == 0) {
 		/* a 2xx that failed: nothing acted on, as far as we know */
@@ -440,6 +443,7 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 	}
 	c = e->code;
 	unknown = e->outcome_unknown;
+	(void)snprintf(hint, sizeof(hint), "%s", e->hint);
 	reply_words(r, j, &words);
 	text = buf_str(&words);
 	if (st == 429 || (code != NULL && strcmp(code,
@@ -480,6 +484,8 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 		gr_err_set(e, c, "%s: HTTP %ld", what, st);
 	e->http_status = (int)st;
 	e->outcome_unknown = unknown && c == GR_E_TRANSIENT;
+	if (hint[0] != '\0')
+		gr_err_hint(e, "%s", hint);	/* http_classify's: a 3xx */
 	switch (c) {
 	case GR_E_AUTH:
 		if (st == 403)
@@ -518,8 +524,8 @@ vast_fail(const struct vast *v, enum vast_ep ep, const char *what,
 static void
 read_not_unknown(struct gr_err *e)
 {
-	static const char	 phrase[] = " (the request may have been acted "
-				    "on)";
+	static const char	 phrase[] =
+				    " (the request may have been acted on)";
 	char			*p = strstr(e->msg, phrase);
 
 	if (p != NULL)

@@ -43,10 +43,10 @@
 struct sim {
 	pid_t		 pid;
 	int		 port;
-	char		*base;		/* owned; the provider's base_url */
+	char		*base;		/* owned; vastai's base_url */
 	char		*dir;		/* owned */
 	struct http_client *ctl;	/* owned; the control API */
-	int64_t		 seq;		/* request log read up to here */
+	int64_t		 seq;		/* request log read */
 };
 
 static pid_t	 sim_pids[NSIMS];
@@ -363,8 +363,9 @@ sim_inst(struct sim *s, const char *id)
 	struct http_resp	 r;
 	struct gr_err		 e;
 	json_t			*j = NULL;
-	char			*path = xasprintf("/_sim/instances/vastai/%s",
-				    id);
+	char			*path;
+
+	path = xasprintf("/_sim/instances/vastai/%s", id);
 
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
@@ -878,7 +879,7 @@ test_mapping(struct sim *s)
 		const char	*phase;
 		enum inst_state	 state;
 		bool		 billing;
-		bool		 storage;	/* price is the storage rate */
+		bool		 storage;	/* at the storage rate */
 		const char	*status;
 	} cases[] = {
 		{ "provisioning", INST_PENDING, false, false, "provisioning" },
@@ -1092,9 +1093,11 @@ test_errors(struct sim *s)
 		  false },
 		{ "{\"kind\":\"error\",\"endpoint\":\"show\",\"status\":404}",
 		  PROV_OP_GET, "NOT_FOUND", 404, "instance not found", false },
-		{ "{\"kind\":\"error\",\"endpoint\":\"destroy\",\"status\":404}",
+		{ "{\"kind\":\"error\",\"endpoint\":\"destroy\","
+		  "\"status\":404}",
 		  PROV_OP_TERMINATE, "NOT_FOUND", 404, "not found", false },
-		{ "{\"kind\":\"error\",\"endpoint\":\"destroy\",\"status\":400}",
+		{ "{\"kind\":\"error\",\"endpoint\":\"destroy\","
+		  "\"status\":400}",
 		  PROV_OP_TERMINATE, "INVALID_SPEC", 400, "invalid arguments",
 		  false },
 		{ "{\"kind\":\"error\",\"endpoint\":\"create\",\"status\":429,"
@@ -1109,13 +1112,16 @@ test_errors(struct sim *s)
 		  false },
 		{ "{\"kind\":\"error\",\"endpoint\":\"manage\",\"status\":429,"
 		  "\"body\":\"{\\\"success\\\":false,\\\"error\\\":"
-		  "\\\"rate_limit_exceeded\\\",\\\"msg\\\":\\\"slow down\\\"}\","
+		  "\\\"rate_limit_exceeded\\\",\\\"msg\\\":"
+		  "\\\"slow down\\\"}\","
 		  "\"content_type\":\"application/json\"}",
 		  PROV_OP_STOP, "RATE_LIMIT", 429, "slow down", false },
 		{ "{\"kind\":\"error\",\"endpoint\":\"offers\",\"status\":429,"
 		  "\"count\":3,\"body\":\"API requests too frequent\","
 		  "\"content_type\":\"text/plain\"}",
 		  PROV_OP_OFFERS, "RATE_LIMIT", 429, "too frequent", false },
+		{ "{\"kind\":\"error\",\"endpoint\":\"list\",\"status\":302}",
+		  PROV_OP_LIST, "CONFIG", 302, "request failed", false },
 		{ "{\"kind\":\"error\",\"endpoint\":\"list\",\"status\":500}",
 		  PROV_OP_LIST, "TRANSIENT", 500, "internal server error",
 		  false },
@@ -1141,7 +1147,8 @@ test_errors(struct sim *s)
 		{ "{\"kind\":\"lost\",\"endpoint\":\"create\"}",
 		  PROV_OP_SPAWN, "TRANSIENT", 0, "may have been acted on",
 		  true },
-		{ "{\"kind\":\"lost\",\"endpoint\":\"create\",\"mode\":\"504\"}",
+		{ "{\"kind\":\"lost\",\"endpoint\":\"create\","
+		  "\"mode\":\"504\"}",
 		  PROV_OP_SPAWN, "TRANSIENT", 504, NULL, true },
 		{ "{\"kind\":\"lost\",\"endpoint\":\"list\"}",
 		  PROV_OP_LIST, "TRANSIENT", 0, "without a reply", false },
@@ -1187,6 +1194,9 @@ test_errors(struct sim *s)
 		if (strcmp(c->code, "AUTH") == 0)
 			like(e.hint, "env VAST_API_KEY", "%s: the hint names "
 			    "where the key came from", what);
+		if (strcmp(c->code, "CONFIG") == 0)
+			like(e.hint, "check base_url", "%s: the hint says to "
+			    "check base_url", what);
 		if (strcmp(c->code, "RATE_LIMIT") == 0)
 			ok(e.retry_after_ms > 0, "%s: a wait to honour",
 			    what);
@@ -1301,7 +1311,8 @@ test_rate_limits(struct sim *r)
 	struct spawn_req	 req;
 	struct gr_err		 e;
 	json_t			*rq, *x;
-	char			*label = owner_label(LEDGER, 50), *id = NULL;
+	char			*label = owner_label(LEDGER, 50);
+	char			*id = NULL;
 	size_t			 i, n429 = 0, nreq;
 	bool			 all_ok = true;
 	int			 k;

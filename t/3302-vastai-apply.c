@@ -265,9 +265,10 @@ check_billing(size_t nlive, const char *when)
 static size_t
 count_puts_status(long status)
 {
-	json_t	*j = ctl("GET", "/_sim/requests?provider=vastai", NULL), *r;
+	json_t	*j, *r;
 	size_t	 i, n = 0;
 
+	j = ctl("GET", "/_sim/requests?provider=vastai", NULL);
 	json_array_foreach(json_object_get(j, "requests"), i, r)
 		if (strcmp(json_string_value(json_object_get(r, "method")),
 		    "PUT") == 0 && strstr(json_string_value(json_object_get(r,
