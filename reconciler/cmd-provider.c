@@ -193,6 +193,27 @@ is_ours(struct pctx *pc, const char *label)
 	    owner_label_parse(label, ledger_id(pc->c->ledger), &uid);
 }
 
+/*
+ * An instance the provider still has, with this ledger's label, that no
+ * live row tracks: no row at all (a lost spawn reply), or a row that says
+ * TERMINATED (the provider said gone, wrongly).  teardown-all ends them.
+ */
+static bool
+is_orphan(struct pctx *pc, const struct instance *in)
+{
+	struct ledger_inst	 r;
+	struct gr_err		 e;
+	bool			 orphan;
+
+	if (in->state == INST_TERMINATED || !is_ours(pc, in->label))
+		return false;
+	memset(&r, 0, sizeof(r));
+	orphan = ledger_find_provider_id(pc->c->ledger, pc->pname, in->id,
+	    &r, &e) == -1 || r.state == INST_TERMINATED;
+	ledger_inst_release(&r);
+	return orphan;
+}
+
 /* Is the instance gone (NOT_FOUND, or TERMINATED)?  -1: cannot tell. */
 static int
 gone_now(struct pctx *pc, const char *id)
@@ -208,6 +229,21 @@ gone_now(struct pctx *pc, const char *id)
 		rc = in.state == INST_TERMINATED ? 1 : 0;
 	instance_release(&in);
 	return rc;
+}
+
+/* Does the provider show the instance PENDING or RUNNING now? */
+static bool
+still_up(struct pctx *pc, const char *id)
+{
+	struct instance	 in;
+	struct gr_err	 e;
+	bool		 up;
+
+	memset(&in, 0, sizeof(in));
+	up = provider_get(pc->p, id, &in, &e) == 0 &&
+	    (in.state == INST_PENDING || in.state == INST_RUNNING);
+	instance_release(&in);
+	return up;
 }
 
 static int
@@ -226,21 +262,42 @@ spinup_wait(struct pctx *pc, struct ledger_inst *r, struct instance *in,
 	int64_t	 start = r->created_ms, next_report;
 	char	 age[32];
 	bool	 gone;
+	enum gr_code answer = GR_OK;	/* a get that said gone, by error */
 
 	next_report = clock_now_ms() + pc->to->pending_report_ms;
 	while (in->state != INST_RUNNING) {
 		int64_t now = clock_now_ms();
 
 		if (in->state == INST_TERMINATED) {
-			r->state = INST_TERMINATED;
-			if (r->billing_start_ms > 0)
-				r->billing_end_ms = now;
-			(void)ledger_update(pc->c->ledger, r, "spawn-failed",
-			    "the instance ended while booting", e);
-			gr_err_set(e, GR_E_CAPACITY, "spinup '%s' on %s: "
-			    "instance %s ended while booting (%s)", r->group,
-			    pc->pname, r->provider_id, in->status ?
-			    in->status : "gone");
+			struct gr_err	 te;
+
+			/*
+			 * Gone, says the provider (or NOT_FOUND, which may be
+			 * wrong): terminate anyway, it is idempotent, and
+			 * confirm, so that the row never says TERMINATED of
+			 * an instance that is still billing.  Unconfirmed,
+			 * the row stays STOPPING for the next run to check.
+			 */
+			gr_err_clear(&te);
+			if (exec_terminate_row(pc->c, r, "ended while booting",
+			    pc->to->teardown_ms, &gone, &te) == -1 || !gone)
+				fprintf(stderr, "%s\n", msg_unconfirmed);
+			/* an error that said so gives its own code */
+			if (answer == GR_E_NOT_FOUND)
+				gr_err_set(e, GR_E_NOT_FOUND, "spinup '%s' on "
+				    "%s: instance %s was not found while "
+				    "booting; it was terminated to be sure",
+				    r->group, pc->pname, r->provider_id);
+			else if (answer == GR_E_SPOT_INTERRUPTED)
+				gr_err_set(e, GR_E_SPOT_INTERRUPTED, "spinup "
+				    "'%s' on %s: instance %s was interrupted "
+				    "while booting", r->group, pc->pname,
+				    r->provider_id);
+			else
+				gr_err_set(e, GR_E_CAPACITY, "spinup '%s' on "
+				    "%s: instance %s ended while booting (%s)",
+				    r->group, pc->pname, r->provider_id,
+				    in->status ? in->status : "gone");
 			gr_err_hint(e, "try again, or another GPU type");
 			return -1;
 		}
@@ -272,9 +329,11 @@ spinup_wait(struct pctx *pc, struct ledger_inst *r, struct instance *in,
 		    pc->c->cfg->poll_ms : 1000);
 		instance_release(in);
 		if (provider_get(pc->p, r->provider_id, in, e) == -1) {
-			if (e->code != GR_E_NOT_FOUND)
+			if (e->code != GR_E_NOT_FOUND &&
+			    e->code != GR_E_SPOT_INTERRUPTED)
 				continue;	/* keep waiting; timeout bounds */
 			in->state = INST_TERMINATED;
+			answer = e->code;
 		}
 	}
 	row_apply_seen(r, in, clock_now_ms());
@@ -460,8 +519,12 @@ sub_spinup(struct pctx *pc)
 		goto err;
 	}
 	row_apply_seen(&r, &in, clock_now_ms());
-	if (r.state == INST_IDLE)
-		r.state = INST_PENDING;
+	/*
+	 * IDLE -> PENDING: the provider accepted the request.  Even when it
+	 * answers RUNNING at once (local), RUNNING is recorded by
+	 * spinup_wait as its own event: the contract skips no state.
+	 */
+	r.state = INST_PENDING;
 	if (ledger_update(pc->c->ledger, &r, "spawned", in.status, &e) == -1)
 		goto err;
 	if (o->has_budget && in.price > o->budget) {
@@ -531,6 +594,18 @@ teardown_row(struct pctx *pc, struct ledger_inst *r, bool *confirmed,
 	if (exec_terminate_row(pc->c, r, "teardown", pc->to->teardown_ms,
 	    &gone, e) == -1)
 		return -1;
+	if (!gone && still_up(pc, r->provider_id)) {
+		/*
+		 * Accepted (or answered NOT_FOUND, which counts as done), yet
+		 * still PENDING or RUNNING a whole teardown timeout later:
+		 * the request was lost.  Ask once more; it is idempotent.
+		 */
+		log_info("%s: %s on %s still runs; asking again", r->group,
+		    r->provider_id, pc->pname);
+		if (exec_terminate_row(pc->c, r, "teardown, asked again",
+		    pc->to->teardown_ms, &gone, e) == -1)
+			return -1;
+	}
 	*confirmed = gone;
 	return 0;
 }
@@ -661,6 +736,7 @@ sub_teardown_all(struct pctx *pc)
 	size_t			 nunconfirmed = 0, nfailed = 0;
 	enum gr_code		 worst = GR_OK;
 	json_t			*arr = json_array();
+	bool			*orphan;
 	int			 rc;
 
 	gr_err_clear(&e);
@@ -676,17 +752,11 @@ sub_teardown_all(struct pctx *pc)
 			if (rows[i].kind == LEDGER_KIND_FLEET)
 				nfleet++;
 		}
-	for (i = 0; i < l.n; i++) {
-		struct ledger_inst	 tmp;
-
-		memset(&tmp, 0, sizeof(tmp));
-		if (l.v[i].state != INST_TERMINATED &&
-		    is_ours(pc, l.v[i].label) &&
-		    ledger_find_provider_id(pc->c->ledger, pc->pname,
-		    l.v[i].id, &tmp, &le) == -1)
-			todo++;		/* an orphan */
-		ledger_inst_release(&tmp);
-	}
+	/* decided before the rows are torn down, which changes them */
+	orphan = xcalloc(l.n + 1, sizeof(*orphan));
+	for (i = 0; i < l.n; i++)
+		if ((orphan[i] = is_orphan(pc, &l.v[i])))
+			todo++;
 	if (todo == 0) {
 		if (pc->o->json)
 			json_out(arr);
@@ -694,12 +764,14 @@ sub_teardown_all(struct pctx *pc)
 			json_decref(arr);
 			printf("nothing of this ledger's at %s\n", pc->pname);
 		}
+		free(orphan);
 		ledger_insts_free(rows, n);
 		instance_list_release(&l);
 		return 0;
 	}
 	if (!pc->o->yes && !ask("Terminate the %zu instance%s this ledger "
 	    "created at %s?", todo, todo == 1 ? "" : "s", pc->pname)) {
+		free(orphan);
 		ledger_insts_free(rows, n);
 		instance_list_release(&l);
 		json_decref(arr);
@@ -731,18 +803,10 @@ sub_teardown_all(struct pctx *pc)
 		json_array_append_new(arr, o);
 	}
 	for (i = 0; i < l.n; i++) {
-		struct ledger_inst	 tmp;
-		bool			 orphan;
 		int			 g;
 		int64_t			 until;
 
-		memset(&tmp, 0, sizeof(tmp));
-		orphan = l.v[i].state != INST_TERMINATED &&
-		    is_ours(pc, l.v[i].label) &&
-		    ledger_find_provider_id(pc->c->ledger, pc->pname,
-		    l.v[i].id, &tmp, &le) == -1;
-		ledger_inst_release(&tmp);
-		if (!orphan)
+		if (!orphan[i])
 			continue;
 		log_info("%s: terminating orphan %s", pc->pname, l.v[i].id);
 		if (provider_terminate(pc->p, l.v[i].id, &le) == -1) {
@@ -771,6 +835,7 @@ sub_teardown_all(struct pctx *pc)
 		fprintf(stderr, "note: %zu of them belonged to fleets; the next "
 		    "apply spawns them again unless their files change\n",
 		    nfleet);
+	free(orphan);
 	ledger_insts_free(rows, n);
 	instance_list_release(&l);
 	if (nfailed > 0) {
