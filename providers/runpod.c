@@ -308,8 +308,8 @@ gate_enter(struct rp *r, const char *what, struct gr_err *e)
 	if (wait <= 0)
 		return 0;
 	if (wait <= r->rate_wait_max_ms) {
-		log_debug("runpod: waiting %" PRId64 " ms for the %s rate-limit "
-		    "window", wait, win);
+		log_debug("runpod: waiting %" PRId64 " ms for the %s "
+		    "rate-limit window", wait, win);
 		clock_sleep_ms(wait);
 		return 0;
 	}
@@ -469,14 +469,15 @@ rp_classify(const char *what, const struct http_resp *resp,
 			first = jstr(json_array_get(errs, 0), "message");
 	}
 	if (detail != NULL) {
-		buf_adds(&d, detail);
+		/* one sentence, no trailing period (STYLE.md 15) */
+		n = strlen(detail);
+		while (n > 0 && (detail[n - 1] == '.' || detail[n - 1] == ' '))
+			n--;
+		buf_add(&d, detail, n);
 		if (first != NULL && strcmp(first, detail) != 0)
 			buf_addf(&d, " (%s)", first);
 		msg = buf_detach(&d);
 		lower_first(msg);
-		n = strlen(msg);
-		while (n > 0 && (msg[n - 1] == '.' || msg[n - 1] == ' '))
-			msg[--n] = '\0';
 		/* only the text: http_classify's hint and flags stay */
 		(void)snprintf(e->msg, sizeof(e->msg), "%s: %s (HTTP %ld)",
 		    what, msg, st);
@@ -549,8 +550,9 @@ rp_call(struct provider *p, const char *what, const char *method,
 	if (resp.len > 0) {
 		*out = json_loadb(resp.body, resp.len, 0, &je);
 		if (*out == NULL) {
-			rp_fail(e, GR_E_TRANSIENT, what, "HTTP %ld with a reply "
-			    "that is not JSON: %s", resp.status, je.text);
+			rp_fail(e, GR_E_TRANSIENT, what, "HTTP %ld with a "
+			    "reply that is not JSON: %s", resp.status,
+			    je.text);
 			e->http_status = (int)resp.status;
 			/* the server did act: what it made is unknown */
 			e->outcome_unknown = strcmp(method, "GET") != 0;
@@ -657,7 +659,8 @@ static int
 pod_to_instance(json_t *pod, struct instance *out)
 {
 	const struct gpu_model	*m;
-	const char		*id = jstr(pod, "id"), *name = jstr(pod, "name");
+	const char		*id = jstr(pod, "id");
+	const char		*name = jstr(pod, "name");
 	const char		*st = jstr(pod, "status");
 	const char		*desired = jstr(pod, "desiredStatus");
 	const char		*gid, *dc;
@@ -847,8 +850,8 @@ fetch_offers(struct provider *p, const struct gpu_req *g, const char *what,
 		if (!json_is_array(gpus) && json_is_array(reply))
 			gpus = reply;
 		if (!json_is_array(gpus)) {
-			rp_fail(e, GR_E_TRANSIENT, what, "the GPU catalog reply "
-			    "has no \"gpus\" list");
+			rp_fail(e, GR_E_TRANSIENT, what, "the GPU catalog "
+			    "reply has no \"gpus\" list");
 			json_decref(reply);
 			return -1;
 		}

@@ -323,8 +323,8 @@ test_options(struct tsim *s)
 	unsetenv("RUNPOD_API_KEY");
 	p = rp_new(s, NULL, &e);
 	ok(p == NULL && e.code == GR_E_AUTH, "no key anywhere is AUTH");
-	like(e.hint, "export RUNPOD_API_KEY=", "... the hint names the variable "
-	    "to set");
+	like(e.hint, "export RUNPOD_API_KEY=", "... the hint names the "
+	    "variable to set");
 	provider_free(p);
 	kf = test_write(test_tmpdir(), "rp.key", KEY "\n");
 	if (chmod(kf, 0600) == -1)
@@ -693,8 +693,8 @@ test_capacity(struct tsim *s, struct provider *p)
 	    "\"capacity\": 8}");
 
 	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
-	    "\"endpoint\": \"create\", \"status\": 400, \"msg\": \"There are no "
-	    "instances available with the requested specifications\", "
+	    "\"endpoint\": \"create\", \"status\": 400, \"msg\": \"There are "
+	    "no instances available with the requested specifications\", "
 	    "\"count\": 1}");
 	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_CAPACITY,
 	    "'no instances available' is CAPACITY");
@@ -757,6 +757,7 @@ static const struct err_case err_cases[] = {
 	{ "create", 503, NULL, GR_E_TRANSIENT, false, "503" },
 	{ "create", 504, NULL, GR_E_TRANSIENT, true, "504" },
 	{ "list", 404, NULL, GR_E_CONFIG, false, "404 on a collection" },
+	{ "list", 405, NULL, GR_E_CONFIG, false, "405 on a collection" },
 	{ "show", 404, NULL, GR_E_NOT_FOUND, false, "404 on a pod" },
 	{ "offers", 401, NULL, GR_E_AUTH, false, "401 on offers" },
 	{ "destroy", 500, NULL, GR_E_TRANSIENT, false, "500 on terminate" },
@@ -768,7 +769,7 @@ static void
 test_errors(struct tsim *s, struct provider *p)
 {
 	struct spawn_req	 req;
-	struct instance		 in;
+	struct instance		 in, in2;
 	struct instance_list	 l = { NULL, 0 };
 	struct offer_list	 ol = { NULL, 0 };
 	struct gr_err		 e;
@@ -840,18 +841,35 @@ test_errors(struct tsim *s, struct provider *p)
 			usleep(1000 * 1000);
 	}
 
+	/* problem+json with its list of validation failures */
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 422, \"content_type\": "
+	    "\"application/problem+json\", \"body\": \"{\\\"title\\\": "
+	    "\\\"Unprocessable Entity\\\", \\\"status\\\": 422, "
+	    "\\\"detail\\\": \\\"Request validation failed.\\\", "
+	    "\\\"errors\\\": [\\\"$: additional properties 'bogus' not "
+	    "allowed\\\"]}\", \"count\": 1}");
+	spawn_req_init(&req, "gr-" LEDGER "-4", NULL);
+	ok(provider_spawn(p, &req, &in2, &e) == -1 &&
+	    e.code == GR_E_INVALID_SPEC, "422 with errors[]: INVALID_SPEC");
+	like(e.msg, "request validation failed ($: additional properties "
+	    "'bogus' not allowed) (HTTP 422)", "... naming the first failure");
+	instance_release(&in2);
+
 	/* a body that is not problem+json */
-	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", \"endpoint\": "
-	    "\"list\", \"status\": 502, \"body\": \"<html>bad gateway</html>\","
-	    " \"content_type\": \"text/html\", \"count\": 1}");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"list\", \"status\": 502, \"body\": "
+	    "\"<html>bad gateway</html>\", \"content_type\": \"text/html\", "
+	    "\"count\": 1}");
 	ok(provider_list(p, &l, &e) == -1 && e.code == GR_E_TRANSIENT,
 	    "an HTML 502 is TRANSIENT");
 	like(e.msg, "HTTP 502", "... quoting the status");
 	instance_list_release(&l);
 
-	/* GraphQL-style 200 with a broken body */
-	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", \"endpoint\": "
-	    "\"list\", \"status\": 200, \"body\": \"not json\", \"count\": 1}");
+	/* a 200 with a broken body */
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"list\", \"status\": 200, \"body\": "
+	    "\"not json\", \"count\": 1}");
 	ok(provider_list(p, &l, &e) == -1 && e.code == GR_E_TRANSIENT,
 	    "a 200 that is not JSON is TRANSIENT");
 	instance_list_release(&l);
