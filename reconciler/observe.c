@@ -102,6 +102,28 @@ find_by_label(const struct instance_list *l, const char *label)
 }
 
 /*
+ * Whether entry j repeats the id of another entry that is claimed or
+ * comes first (a stale ended copy hides nothing): a list may show one
+ * instance twice (pages that overlap while the account changes), and
+ * the copy, untracked but with our label, would be taken for a twin and
+ * terminated.
+ */
+static bool
+listed_before(const struct instance_list *l, const bool *claimed, size_t j)
+{
+	size_t	 k;
+
+	if (l->v[j].id == NULL)
+		return false;
+	for (k = 0; k < l->n; k++)
+		if (k != j && (claimed[k] || (k < j &&
+		    l->v[k].state != INST_TERMINATED)) && l->v[k].id != NULL &&
+		    strcmp(l->v[k].id, l->v[j].id) == 0)
+			return true;
+	return false;
+}
+
+/*
  * A tracked instance that list does not show is checked once more with
  * get before it is called missing: lists can lag.  Found ones are kept
  * in po->list so that borrowed pointers stay valid.
@@ -206,7 +228,8 @@ observe(struct ctx *c, struct observation *o, struct gr_err *e)
 			struct untracked	*u;
 			int64_t			 uid = 0;
 
-			if (claimed[j] || in->state == INST_TERMINATED)
+			if (claimed[j] || in->state == INST_TERMINATED ||
+			    listed_before(&po->list, claimed, j))
 				continue;
 			o->untracked = xreallocarray(o->untracked,
 			    o->nuntracked + 1, sizeof(*o->untracked));

@@ -228,6 +228,50 @@ test_adopted_pending_reserves_max(void)
 }
 
 /*
+ * A list that shows one instance twice (pages that overlap while the
+ * account changes): the second copy, untracked but with our label, was
+ * planned as an orphan, and apply terminated the tracked instance.
+ */
+static struct provider_ops dup_ops;
+
+static int
+dup_list(struct provider *p, struct instance_list *out, struct gr_err *e)
+{
+	size_t	 i, n;
+
+	if (fake_provider_ops.list(p, out, e) == -1)
+		return -1;
+	n = out->n;
+	for (i = 0; i < n; i++) {
+		struct instance	 copy;
+
+		instance_copy(&copy, &out->v[i]);
+		*instance_list_add(out) = copy;
+	}
+	return 0;
+}
+
+static void
+test_list_shows_one_twice(void)
+{
+	struct env	 v;
+
+	start(&v, NULL);
+	is_int(env_apply(&v), 0, "dup-list: setup");
+	dup_ops = fake_provider_ops;
+	dup_ops.list = dup_list;
+	v.fake->ops = &dup_ops;
+	is_int(env_apply(&v), 0, "dup-list: apply converges (%s)", v.e.msg);
+	v.fake->ops = &fake_provider_ops;
+	is_int((long long)fake_calls(v.fake, PROV_OP_TERMINATE), 0,
+	    "dup-list: nothing terminated");
+	is_int((long long)fake_billing_count(v.fake), 1, "dup-list: 1 billing");
+	is_int((long long)env_rows(&v, INST_RUNNING), 1,
+	    "dup-list: 1 RUNNING");
+	env_close(&v);
+}
+
+/*
  * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
  * uses is never listed by apply; it counted as "could not be checked",
  * so apply spun until its deadline and failed, and plan failed.
@@ -630,6 +674,7 @@ main(int argc, char **argv)
 	T(test_orphan_twin_of_a_row);
 	T(test_orphan_twin_of_a_lost_row);
 	T(test_adopted_pending_reserves_max);
+	T(test_list_shows_one_twice);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
