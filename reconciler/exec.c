@@ -679,12 +679,27 @@ exec_spawn(struct job *j)
 		goto out;
 	}
 
-	/* Spawned: record it before anything else. */
+	/*
+	 * Spawned: record it before anything else, as PENDING first so the
+	 * ledger shows every transition of the state machine (IDLE ->
+	 * PENDING -> RUNNING) even when the provider answers RUNNING at
+	 * once.
+	 */
 	row_apply_seen(&r, &in, clock_now_ms());
-	if (r.state == INST_IDLE)
+	{
+		enum inst_state	 now_state = r.state;
+
 		r.state = INST_PENDING;
-	if (ledger_update(c->ledger, &r, "spawned", in.status, &j->err) == -1)
-		goto out;
+		if (ledger_update(c->ledger, &r, "spawned", in.status,
+		    &j->err) == -1)
+			goto out;
+		if (now_state == INST_RUNNING) {
+			r.state = INST_RUNNING;
+			if (ledger_update(c->ledger, &r, "running", in.status,
+			    &j->err) == -1)
+				goto out;
+		}
+	}
 	log_info("%s: %s on %s as %s at $%s/h", addr, inst_state_name(r.state),
 	    r.provider, r.provider_id, money_fmt(in.price, m1, sizeof(m1)));
 	if (in.price > gs->max_price) {
