@@ -34,7 +34,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
 	      echo -lyaml -lsqlite3 -ljansson -lcrypto -lcurl)
 CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
 	   -MMD -MP
-LDLIBS	+= $(PKG_LIBS) -lpthread
+LDLIBS	+= $(PKG_LIBS) -lpthread -lm
 # The HTTP layer's test runs an HTTP server of its own.
 $(B)/t/3201-http.t: LDLIBS += $(shell pkg-config --libs libmicrohttpd \
 	    2>/dev/null || echo -lmicrohttpd)
@@ -108,9 +108,10 @@ bench: deps $(BIN) $(BENCH_BINS)
 demo: all
 	@sh scripts/demo $(BIN)
 
-install: $(BIN)
+install: $(BIN) $(SIM_BIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/gpureconcile
+	install -m 0755 $(SIM_BIN) $(DESTDIR)$(BINDIR)/gpureconcile-sim
 
 clean:
 	rm -rf build build-san

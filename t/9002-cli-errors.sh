@@ -409,14 +409,18 @@ san=
 [ "$b" = build-san ] && san=SANITIZE=1
 # -o: install what is built; never rebuild in the middle of the test run
 run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "$GR_TOP" \
-    -o "$b/gpureconcile" install PREFIX=/usr DESTDIR="$T/dest" $san
+    -o "$b/gpureconcile" -o "$b/gpureconcile-sim" install PREFIX=/usr \
+    DESTDIR="$T/dest" $san
 is_rc 0 "make install PREFIX=/usr DESTDIR=... exits 0"
 why="$(ls -l "$T/dest/usr/bin" 2>&1)"
 [ -f "$T/dest/usr/bin/gpureconcile" ] && [ -x "$T/dest/usr/bin/gpureconcile" ]
 tap_ok $? "make install puts an executable at DESTDIR/usr/bin/gpureconcile"
 why="$(cd "$T/dest" && find . ! -type d)"
-is "$(cd "$T/dest" && find . ! -type d)" "./usr/bin/gpureconcile" \
-    "make install installs nothing else"
+is "$(cd "$T/dest" && find . ! -type d | sort | tr '\n' ' ')" \
+    "./usr/bin/gpureconcile ./usr/bin/gpureconcile-sim " \
+    "make install installs the two programs and nothing else"
+[ -x "$T/dest/usr/bin/gpureconcile-sim" ]
+tap_ok $? "make install puts gpureconcile-sim beside it"
 run "$T/dest/usr/bin/gpureconcile" --version
 is_rc 0 "the installed binary runs --version"
 why="$(diff "$T/version.out" "$T/out")"
