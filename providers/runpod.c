@@ -24,6 +24,10 @@
  *			(default 2000)
  *   timeout_ms		a whole request (default http.c's 60 s)
  *
+ *   graphql_url		GraphQL, only for spot pods (default base_url
+ *			with "/graphql": https://api.runpod.io/graphql,
+ *			the simulator's http://127.0.0.1:PORT/runpod/graphql)
+ *
  * Pods.  A pod's name is its owner label (v2 has no tags).  spawn sends
  * POST /v2/pods with {name, image, gpu:{id,count}, cloud, dataCenterIds,
  * disk, ports:["22/tcp"], env, args}.  The bootstrap travels in the env
@@ -99,10 +103,23 @@
  * pod already is where it was asked to go.  terminate is DELETE; 404 is
  * NOT_FOUND, which the wrapper turns into success.
  *
- * Spot: interruptible pods exist only in GraphQL (podRentInterruptable);
- * this provider does not rent them yet (no PROV_CAP_SPOT), so a spot
- * request is GR_E_UNSUPPORTED and the reconciler moves to the next
- * provider.  CPU pods are not offered either.
+ * Spot: interruptible pods exist only in GraphQL (v2 create refuses them),
+ * so a spot spawn asks GraphQL for the floor, gpuTypes(input:{id}) {
+ * lowestPrice(input:{gpuCount, secureCloud}) { minimumBidPrice } }, bids
+ * exactly that per GPU (refused before the call when the bid times the
+ * count is above max_price), and rents with podRentInterruptable, sent
+ * with $variables (never inline literals: the env is the user's), in the
+ * chosen offer's cloud and data centre, with the same name, env, ports,
+ * disk and bootstrap.  Offers stay on-demand (a non-spot group must never
+ * pick a spot price).  GraphQL's business errors come back as HTTP 200
+ * with "errors": capacity words and a bid under the floor are CAPACITY,
+ * "not found" NOT_FOUND, "Something went wrong" TRANSIENT (outcome unknown
+ * for the mutation), balance words QUOTA_EXCEEDED, anything else
+ * INVALID_SPEC; its HTTP errors map as v2's do.  Spot pods are listed,
+ * fetched, stopped, started and terminated through v2 like any pod; an
+ * interrupted one shows EXITED (STOPPED, not billing compute) until it is
+ * started again or terminated, so it is never forgotten.  CPU pods are
+ * not offered.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -136,8 +153,8 @@ static const char rp_args[] =
     "exec sleep infinity'";
 
 static const char *const option_keys[] = {
-	"base_url", "api_key_file", "cloud_type", "image", "min_interval_ms",
-	"rate_wait_max_ms", "timeout_ms",
+	"base_url", "graphql_url", "api_key_file", "cloud_type", "image",
+	"min_interval_ms", "rate_wait_max_ms", "timeout_ms",
 };
 
 static const char *const cloud_names[] = { "SECURE", "COMMUNITY", "ALL" };
@@ -145,6 +162,8 @@ static const char *const cloud_names[] = { "SECURE", "COMMUNITY", "ALL" };
 /* What the provider keeps between calls (p->priv). */
 struct rp {
 	struct http_client *http;	/* owned; REST v2 */
+	struct http_client *gql;	/* owned; GraphQL (spot pods) */
+	char		*gql_path;	/* owned; "/graphql" */
 	char		*image;		/* owned; the default image */
 	unsigned int	 clouds;	/* RP_CLOUD_* of cloud_type */
 	int64_t		 rate_wait_max_ms;
@@ -467,6 +486,8 @@ rp_classify(const char *what, const struct http_resp *resp,
 		first = json_string_value(json_array_get(errs, 0));
 		if (first == NULL)
 			first = jstr(json_array_get(errs, 0), "message");
+		if (detail == NULL)
+			detail = first;	/* GraphQL's {"errors":[...]} */
 	}
 	if (detail != NULL) {
 		/* one sentence, no trailing period (STYLE.md 15) */
@@ -510,9 +531,9 @@ rp_classify(const char *what, const struct http_resp *resp,
  * the reply's error, with outcome_unknown kept).
  */
 static int
-rp_call(struct provider *p, const char *what, const char *method,
-    const char *path, json_t *body, enum rp_target target, json_t **out,
-    long *status, struct gr_err *e)
+rp_send(struct provider *p, struct http_client *c, const char *what,
+    const char *method, const char *path, json_t *body,
+    enum rp_target target, json_t **out, long *status, struct gr_err *e)
 {
 	struct rp		*r = p->priv;
 	struct http_req		 req;
@@ -536,7 +557,7 @@ rp_call(struct provider *p, const char *what, const char *method,
 		req.body = text;
 		req.body_len = strlen(text);
 	}
-	if (http_do(r->http, &req, &resp, e) == -1) {
+	if (http_do(c, &req, &resp, e) == -1) {
 		gr_err_prefix(e, "%s", what);
 		goto out;
 	}
@@ -567,6 +588,97 @@ out:
 		explicit_bzero(text, strlen(text));
 		free(text);
 	}
+	return rc;
+}
+
+/* A REST v2 request; see rp_send. */
+static int
+rp_call(struct provider *p, const char *what, const char *method,
+    const char *path, json_t *body, enum rp_target target, json_t **out,
+    long *status, struct gr_err *e)
+{
+	struct rp	*r = p->priv;
+
+	return rp_send(p, r->http, what, method, path, body, target, out,
+	    status, e);
+}
+
+/*
+ * A GraphQL business error (HTTP 200 with "errors", 2.1) onto the
+ * taxonomy: RunPod's capacity words and a bid under the floor are
+ * CAPACITY, "not found" NOT_FOUND, "Something went wrong" TRANSIENT (and,
+ * for a mutation, maybe acted on), balance words QUOTA_EXCEEDED, the rest
+ * INVALID_SPEC.
+ */
+static void
+gql_business(const char *what, const char *message, bool mutation,
+    struct gr_err *e)
+{
+	char		*m = xstrdup(message != NULL ? message : "an error "
+	    "without a message");
+	size_t		 n = strlen(m);
+	enum gr_code	 code = GR_E_INVALID_SPEC;
+
+	while (n > 0 && (m[n - 1] == '.' || m[n - 1] == ' '))
+		m[--n] = '\0';
+	lower_first(m);
+	if (is_capacity(m) || strcasestr(m, "minimum bid") != NULL)
+		code = GR_E_CAPACITY;
+	else if (strcasestr(m, "not found") != NULL)
+		code = GR_E_NOT_FOUND;
+	else if (strcasestr(m, "something went wrong") != NULL)
+		code = GR_E_TRANSIENT;
+	else if (is_quota(m))
+		code = GR_E_QUOTA_EXCEEDED;
+	rp_fail(e, code, what, "%s (GraphQL)", m);
+	e->http_status = 200;
+	if (code == GR_E_TRANSIENT)
+		e->outcome_unknown = mutation;
+	if (code == GR_E_CAPACITY)
+		gr_err_hint(e, "another offer, data centre or provider may "
+		    "have room; the reconciler tries them");
+	free(m);
+}
+
+/*
+ * One GraphQL operation: {"query", "variables"} to graphql_url, the key in
+ * the Authorization header only.  *out is data.<field> (new; may be JSON
+ * null).  -1 with e set, business errors included.
+ */
+static int
+gql_call(struct provider *p, const char *what, const char *query,
+    json_t *vars, const char *field, bool mutation, json_t **out,
+    struct gr_err *e)
+{
+	struct rp	*r = p->priv;
+	json_t		*body, *reply = NULL, *errs, *data;
+	int		 rc = -1;
+
+	*out = NULL;
+	body = json_pack("{s:s, s:O}", "query", query, "variables", vars);
+	if (body == NULL)
+		BUG("graphql body does not pack");
+	if (rp_send(p, r->gql, what, "POST", r->gql_path, body,
+	    RP_COLLECTION, &reply, NULL, e) == -1)
+		goto out;
+	errs = json_object_get(reply, "errors");
+	data = json_object_get(json_object_get(reply, "data"), field);
+	if (json_array_size(errs) > 0) {
+		gql_business(what, jstr(json_array_get(errs, 0), "message"),
+		    mutation, e);
+		goto out;
+	}
+	if (data == NULL) {
+		rp_fail(e, GR_E_TRANSIENT, what, "the GraphQL reply has no "
+		    "data.%s", field);
+		e->outcome_unknown = mutation;
+		goto out;
+	}
+	*out = json_incref(data);
+	rc = 0;
+out:
+	json_decref(body);
+	json_decref(reply);
 	return rc;
 }
 
@@ -934,8 +1046,9 @@ spawn_pick(struct provider *p, const struct spawn_req *req, const char *what,
 	bool			 priced = false;
 
 	memset(pick, 0, sizeof(*pick));
+	/* a spot pod's price is its bid, checked against max in spawn_spot */
 	if (req->offer != NULL) {
-		if (req->offer->price > req->max_price) {
+		if (req->offer->price > req->max_price && !req->spot) {
 			rp_fail(e, GR_E_CAPACITY, what, "offer '%s' costs "
 			    "$%s/h, above the max", req->offer->id != NULL ?
 			    req->offer->id : "?", money_fmt(req->offer->price,
@@ -956,7 +1069,7 @@ spawn_pick(struct provider *p, const struct spawn_req *req, const char *what,
 	for (i = 0; i < ol.n && best == NULL; i++) {
 		if (!region_ok(req, ol.v[i].region))
 			continue;
-		if (ol.v[i].price > req->max_price)
+		if (ol.v[i].price > req->max_price && !req->spot)
 			continue;
 		priced = true;
 		if (ol.v[i].available > 0)
@@ -1017,6 +1130,140 @@ spawn_body(struct rp *r, const struct spawn_req *req, const char *gpu,
 	return b;
 }
 
+static const char gql_bid[] =
+    "query GpuBid($id: String!, $n: Int!, $secure: Boolean!) { "
+    "gpuTypes(input: {id: $id}) { id lowestPrice(input: {gpuCount: $n, "
+    "secureCloud: $secure}) { minimumBidPrice } } }";
+
+static const char gql_rent[] =
+    "mutation Rent($input: PodRentInterruptableInput!) { "
+    "podRentInterruptable(input: $input) { id name desiredStatus "
+    "costPerHr gpuCount machine { location } } }";
+
+/* The spot floor per GPU of gpu on cloud for count GPUs; -1 with e set. */
+static int
+spot_bid(struct provider *p, const char *what, const char *gpu, int count,
+    unsigned int cloud, money_t *bid, struct gr_err *e)
+{
+	json_t	*vars, *types = NULL, *t, *lp;
+	size_t	 i;
+	int	 rc = -1;
+
+	vars = json_pack("{s:s, s:i, s:b}", "id", gpu, "n", count, "secure",
+	    cloud == RP_CLOUD_SECURE);
+	if (gql_call(p, what, gql_bid, vars, "gpuTypes", false, &types,
+	    e) == -1)
+		goto out;
+	json_array_foreach(types, i, t) {
+		if (jstr(t, "id") == NULL ||
+		    strcasecmp(jstr(t, "id"), gpu) != 0)
+			continue;
+		lp = json_object_get(t, "lowestPrice");
+		if (jmoney(lp, "minimumBidPrice", bid) && *bid > 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	rp_fail(e, GR_E_CAPACITY, what, "no spot %d x %s on %s cloud now",
+	    count, gpu, cloud_word(cloud));
+	gr_err_hint(e, "RunPod has no bid price for it: none free");
+out:
+	json_decref(vars);
+	json_decref(types);
+	return rc;
+}
+
+/*
+ * A spot pod: GraphQL podRentInterruptable (v2 has none), bidding the
+ * floor per GPU, refused before the call when the bid is above max_price.
+ * The reply's pod (GraphQL fields) fills out.
+ */
+static int
+spawn_spot(struct provider *p, const struct spawn_req *req,
+    const char *what, const char *gpu, unsigned int cloud, const char *dc,
+    struct instance *out, struct gr_err *e)
+{
+	struct rp	*r = p->priv;
+	json_t		*input = NULL, *vars = NULL, *env, *pod = NULL;
+	money_t		 bid, cost;
+	char		 m1[32], m2[32];
+	const char	*loc;
+	int		 count = req->gpu->count > 0 ? req->gpu->count : 1;
+	int		 rc = -1;
+	size_t		 i;
+
+	if (spot_bid(p, what, gpu, count, cloud, &bid, e) == -1)
+		return -1;
+	if (bid * count > req->max_price) {
+		rp_fail(e, GR_E_CAPACITY, what, "the spot bid $%s/h is above "
+		    "the max $%s/h", money_fmt(bid * count, m1, sizeof(m1)),
+		    money_fmt(req->max_price, m2, sizeof(m2)));
+		gr_err_hint(e, "raise max_price_per_hour");
+		return -1;
+	}
+	env = json_array();
+	for (i = 0; i < req->nenv; i++)
+		if (req->env[i].key != NULL && req->env[i].value != NULL)
+			json_array_append_new(env, json_pack("{s:s, s:s}",
+			    "key", req->env[i].key, "value",
+			    req->env[i].value));
+	if (req->bootstrap != NULL)
+		json_array_append_new(env, json_pack("{s:s, s:s%}", "key",
+		    RP_BOOTSTRAP_ENV, "value", req->bootstrap,
+		    req->bootstrap_len));
+	input = json_pack("{s:s, s:s, s:s, s:i, s:s, s:f, s:s, s:o}",
+	    "name", req->label,
+	    "imageName", req->image != NULL && *req->image != '\0' ?
+	    req->image : r->image,
+	    "gpuTypeId", gpu,
+	    "gpuCount", count,
+	    "cloudType", cloud_word(cloud),
+	    "bidPerGpu", money_to_double(bid),
+	    "ports", "22/tcp",
+	    "env", env);
+	if (input == NULL)
+		BUG("spot input does not pack");
+	if (dc != NULL)
+		json_object_set_new(input, "dataCenterId", json_string(dc));
+	if (req->disk_gb > 0)
+		json_object_set_new(input, "containerDiskInGb",
+		    json_integer(req->disk_gb));
+	if (req->bootstrap != NULL)
+		json_object_set_new(input, "dockerArgs", json_string(rp_args));
+	vars = json_pack("{s:O}", "input", input);
+	if (gql_call(p, what, gql_rent, vars, "podRentInterruptable", true,
+	    &pod, e) == -1)
+		goto out;
+	if (jstr(pod, "id") == NULL || *jstr(pod, "id") == '\0') {
+		rp_fail(e, GR_E_TRANSIENT, what, "the spot pod was rented, "
+		    "but the reply has no pod id");
+		e->outcome_unknown = true;	/* list finds it by its name */
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->id = xstrdup(jstr(pod, "id"));
+	out->label = xstrdup(req->label);
+	pod_state(NULL, jstr(pod, "desiredStatus"), &out->state,
+	    &out->billing);
+	out->status = xstrdup(jstr(pod, "desiredStatus") != NULL ?
+	    jstr(pod, "desiredStatus") : "RUNNING");
+	out->price = jmoney(pod, "costPerHr", &cost) ? cost : bid * count;
+	out->gpu = xstrdup(req->gpu->type);
+	out->gpu_count = count;
+	loc = jstr(json_object_get(pod, "machine"), "location");
+	if (loc != NULL && *loc != '\0')
+		out->region = xstrdup(loc);
+	else if (dc != NULL)
+		out->region = xstrdup(dc);
+	out->created_ms = clock_now_ms();
+	rc = 0;
+out:
+	json_decref(input);
+	json_decref(vars);
+	json_decref(pod);
+	return rc;
+}
+
 static int
 rp_spawn(struct provider *p, const struct spawn_req *req,
     struct instance *out, struct gr_err *e)
@@ -1037,13 +1284,6 @@ rp_spawn(struct provider *p, const struct spawn_req *req,
 		rp_fail(e, GR_E_INVALID_SPEC, what, "no owner label");
 		goto out;
 	}
-	if (req->spot) {
-		rp_fail(e, GR_E_UNSUPPORTED, what, "spot (interruptible) pods "
-		    "are not supported by this provider");
-		gr_err_hint(e, "set spot: false for RunPod, or list another "
-		    "provider first");
-		goto out;
-	}
 	want = req->gpu != NULL ? gpu_id_of(req->gpu->type) : NULL;
 	if (want == NULL) {
 		rp_fail(e, GR_E_INVALID_SPEC, what, "RunPod has no gpu type "
@@ -1062,6 +1302,14 @@ rp_spawn(struct provider *p, const struct spawn_req *req,
 	if (!region_ok(req, dc)) {
 		rp_fail(e, GR_E_INVALID_SPEC, what, "offer '%s' is outside the "
 		    "group's regions", pick.id);
+		goto out;
+	}
+	if (req->spot) {
+		if (spawn_spot(p, req, what, want, cloud, dc, out, e) == -1)
+			goto out;
+		log_debug("runpod: spawn '%s': spot pod %s", req->label,
+		    out->id);
+		rc = 0;
 		goto out;
 	}
 	body = spawn_body(r, req, want, cloud, dc);
@@ -1325,9 +1573,9 @@ options_check(const struct provider_conf *conf, struct gr_err *e)
 				gr_err_hint(e, "did you mean '%s'?", s);
 			else
 				gr_err_hint(e, "runpod takes base_url, "
-				    "api_key_file, cloud_type, image, "
-				    "min_interval_ms, rate_wait_max_ms and "
-				    "timeout_ms");
+				    "graphql_url, api_key_file, cloud_type, "
+				    "image, min_interval_ms, rate_wait_max_ms "
+				    "and timeout_ms");
 			return -1;
 		}
 		for (j = 0; j < i; j++) {
@@ -1365,6 +1613,8 @@ rp_free(struct rp *r)
 	if (r == NULL)
 		return;
 	http_client_free(r->http);
+	http_client_free(r->gql);
+	free(r->gql_path);
 	free(r->image);
 	pthread_mutex_destroy(&r->mtx);
 	free(r);
@@ -1377,9 +1627,11 @@ rp_init(struct provider *p, const struct provider_conf *conf,
 	struct rp		*r;
 	struct cred		 cred;
 	struct http_opts	 ho;
-	const char		*base, *v, *s;
+	const char		*base, *v, *s, *gq;
+	char			*gurl, *slash;
 	int64_t			 iv, tmo;
-	size_t			 i;
+	size_t			 i, n;
+	int			 rc;
 
 	memset(&cred, 0, sizeof(cred));
 	if (options_check(conf, e) == -1)
@@ -1423,8 +1675,33 @@ rp_init(struct provider *p, const struct provider_conf *conf,
 	ho.min_interval_ms = iv;
 	ho.timeout_ms = tmo;
 	base = kv_get(conf->options, conf->noptions, "base_url");
-	if (http_client_new("runpod", base != NULL ? base : RP_BASE_URL, &cred,
-	    &ho, &r->http, e) == -1)
+	if (base == NULL)
+		base = RP_BASE_URL;
+	if (http_client_new("runpod", base, &cred, &ho, &r->http, e) == -1)
+		goto fail;
+	gq = kv_get(conf->options, conf->noptions, "graphql_url");
+	n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	gurl = gq != NULL ? xstrdup(gq) : xasprintf("%.*s/graphql", (int)n,
+	    base);
+	n = strlen(gurl);
+	while (n > 0 && gurl[n - 1] == '/')
+		gurl[--n] = '\0';
+	slash = strrchr(gurl, '/');
+	if (slash == NULL || slash == gurl || slash[-1] == '/' ||
+	    slash[1] == '\0') {
+		gr_err_set(e, GR_E_CONFIG, "provider 'runpod': option "
+		    "graphql_url: '%s' is not a URL with a path", gurl);
+		gr_err_hint(e, "write it as https://api.runpod.io/graphql");
+		free(gurl);
+		goto fail;
+	}
+	r->gql_path = xstrdup(slash);
+	*slash = '\0';
+	rc = http_client_new("runpod", gurl, &cred, &ho, &r->gql, e);
+	free(gurl);
+	if (rc == -1)
 		goto fail;
 	p->cred_source = xstrdup(cred.source != NULL ? cred.source :
 	    "the configured key");
@@ -1446,7 +1723,8 @@ rp_fini(struct provider *p)
 
 const struct provider_ops runpod_provider_ops = {
 	.name = "runpod",
-	.caps = PROV_CAP_GPU | PROV_CAP_HIBERNATION | PROV_CAP_MULTI_REGION,
+	.caps = PROV_CAP_GPU | PROV_CAP_SPOT | PROV_CAP_HIBERNATION |
+	    PROV_CAP_MULTI_REGION,
 	.init = rp_init,
 	.fini = rp_fini,
 	.offers = rp_offers,

@@ -343,8 +343,9 @@ test_options(struct tsim *s)
 	    "cred_source says where the key came from");
 	ok(p != NULL && provider_has_cap(p, PROV_CAP_HIBERNATION) &&
 	    provider_has_cap(p, PROV_CAP_GPU) &&
-	    !provider_has_cap(p, PROV_CAP_SPOT),
-	    "caps: gpu and hibernation, not spot");
+	    provider_has_cap(p, PROV_CAP_SPOT) &&
+	    provider_has_cap(p, PROV_CAP_MULTI_REGION),
+	    "caps: gpu, spot, hibernation, multiRegion");
 	provider_free(p);
 	ok(provider_ops_find("runpod") == &runpod_provider_ops,
 	    "runpod is in the registry");
@@ -717,10 +718,6 @@ test_capacity(struct tsim *s, struct provider *p)
 	offer_list_release(&ol);
 
 	spawn_req_init(&req, "gr-" LEDGER "-2", NULL);
-	req.spot = true;
-	ok(provider_spawn(p, &req, &in, &e) == -1 &&
-	    e.code == GR_E_UNSUPPORTED, "spot pods are UNSUPPORTED");
-	spawn_req_init(&req, "gr-" LEDGER "-2", NULL);
 	req.gpu = &(struct gpu_req){ "GH200", 1, 0 };
 	ok(provider_spawn(p, &req, &in, &e) == -1 &&
 	    e.code == GR_E_INVALID_SPEC, "a GPU RunPod has no id for: "
@@ -926,6 +923,189 @@ test_lost(struct tsim *s, struct provider *p)
 	instance_list_release(&l);
 }
 
+/* The GraphQL requests since mark (new array of their parsed bodies). */
+static json_t *
+gql_bodies(struct tsim *s, int64_t mark, bool *all_bearer)
+{
+	json_t	*rq = reqs_since(s, mark), *r, *out = json_array();
+	size_t	 i;
+
+	*all_bearer = true;
+	json_array_foreach(rq, i, r) {
+		if (strcmp(rstr(r, "path"), "/runpod/graphql") != 0)
+			continue;
+		if (strcmp(rstr(r, "auth"), "bearer") != 0 ||
+		    strcmp(rstr(r, "method"), "POST") != 0)
+			*all_bearer = false;
+		json_array_append_new(out, json_loads(rstr(r, "body"), 0,
+		    NULL));
+	}
+	json_decref(rq);
+	return out;
+}
+
+static void
+test_spot(struct tsim *s, struct provider *p)
+{
+	struct spawn_req	 req;
+	struct instance		 in, got;
+	struct instance_list	 l = { NULL, 0 };
+	const struct instance	*a;
+	struct gr_err		 e;
+	json_t			*gq, *in0, *env, *x;
+	const char		*q;
+	char			*path;
+	bool			 bearer, boot = false;
+	size_t			 i;
+	int64_t			 m = req_mark(s);
+
+	spawn_req_init(&req, "gr-" LEDGER "-7", NULL);
+	req.spot = true;
+	ok(provider_spawn(p, &req, &in, &e) == 0, "spawn a spot pod");
+	is_int(in.state, INST_PENDING, "spot: PENDING");
+	ok(in.billing, "spot: billing (desired RUNNING)");
+	is_int(in.price, 350000, "spot: billed at the floor bid, $0.35/h");
+	is_str(in.label, "gr-" LEDGER "-7", "spot: the label is the name");
+	is_str(in.region, "US-TX-3", "spot: the data centre");
+	gq = gql_bodies(s, m, &bearer);
+	is_int(json_array_size(gq), 2, "spot: two GraphQL requests (the "
+	    "floor, the rental)");
+	ok(bearer, "spot: POST /runpod/graphql with Bearer, no key in the "
+	    "URL");
+	q = json_string_value(json_object_get(json_array_get(gq, 0), "query"));
+	like(q != NULL ? q : "", "lowestPrice(input: {gpuCount: $n, "
+	    "secureCloud: $secure}) { minimumBidPrice }", "spot: asks the "
+	    "floor for the count and cloud");
+	x = json_object_get(json_array_get(gq, 0), "variables");
+	ok(json_integer_value(json_object_get(x, "n")) == 1 &&
+	    json_is_true(json_object_get(x, "secure")) &&
+	    strcmp(json_string_value(json_object_get(x, "id")),
+	    "NVIDIA GeForce RTX 4090") == 0, "spot: ... as variables");
+	q = json_string_value(json_object_get(json_array_get(gq, 1), "query"));
+	like(q != NULL ? q : "", "podRentInterruptable(input: $input)",
+	    "spot: rents with podRentInterruptable");
+	in0 = json_object_get(json_object_get(json_array_get(gq, 1),
+	    "variables"), "input");
+	is_str(json_string_value(json_object_get(in0, "name")), "gr-" LEDGER
+	    "-7", "spot input: name is the owner label");
+	ok(json_number_value(json_object_get(in0, "bidPerGpu")) == 0.35,
+	    "spot input: bidPerGpu is the floor");
+	is_str(json_string_value(json_object_get(in0, "gpuTypeId")),
+	    "NVIDIA GeForce RTX 4090", "spot input: gpuTypeId");
+	is_str(json_string_value(json_object_get(in0, "cloudType")), "SECURE",
+	    "spot input: cloudType");
+	is_str(json_string_value(json_object_get(in0, "dataCenterId")),
+	    "US-TX-3", "spot input: dataCenterId");
+	is_str(json_string_value(json_object_get(in0, "ports")), "22/tcp",
+	    "spot input: ports");
+	like(json_string_value(json_object_get(in0, "dockerArgs")) != NULL ?
+	    json_string_value(json_object_get(in0, "dockerArgs")) : "",
+	    "gr-bootstrap.sh", "spot input: dockerArgs run the bootstrap");
+	env = json_object_get(in0, "env");
+	json_array_foreach(env, i, x)
+		if (strcmp(rstr(x, "key"), "GR_BOOTSTRAP") == 0 &&
+		    strcmp(rstr(x, "value"), "#!/bin/sh\necho hi\n") == 0)
+			boot = true;
+	ok(boot, "spot input: env as [{key, value}] with the bootstrap");
+	json_decref(gq);
+
+	advance(s, 20000);
+	ok(provider_list(p, &l, &e) == 0, "list with a spot pod");
+	a = in.id != NULL ? instance_list_find(&l, in.id) : NULL;
+	ok(a != NULL && a->state == INST_RUNNING && a->billing &&
+	    a->price == 350000, "list (v2): the spot pod RUNNING at its bid");
+	instance_list_release(&l);
+
+	path = xasprintf("instances/runpod/%s/interrupt", in.id != NULL ?
+	    in.id : "none");
+	ctl_do(s, "POST", path, "{}");
+	free(path);
+	ok(provider_get(p, in.id, &got, &e) == 0 &&
+	    got.state == INST_STOPPED && !got.billing,
+	    "an interrupted spot pod: STOPPED, compute not billing");
+	is_str(got.status, "EXITED", "... EXITED");
+	instance_release(&got);
+	ok(provider_start(p, in.id, &e) == 0, "start the interrupted pod");
+	ok(provider_get(p, in.id, &got, &e) == 0 &&
+	    got.state == INST_PENDING && got.billing, "... PENDING and billing "
+	    "again");
+	instance_release(&got);
+	ok(provider_terminate(p, in.id, &e) == 0, "terminate the spot pod");
+	instance_release(&in);
+
+	/* refusals and GraphQL's errors */
+	spawn_req_init(&req, "gr-" LEDGER "-8", NULL);
+	req.spot = true;
+	req.max_price = MONEY_UNIT / 5;	/* $0.20 < the $0.35 floor */
+	m = req_mark(s);
+	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_CAPACITY,
+	    "a spot bid above max_price: CAPACITY");
+	like(e.msg, "the spot bid $0.35/h is above the max $0.20/h",
+	    "... saying so");
+	gq = gql_bodies(s, m, &bearer);
+	is_int(json_array_size(gq), 1, "... the rental never sent");
+	json_decref(gq);
+	req.max_price = MONEY_UNIT;
+
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 200, \"msg\": \"There "
+	    "are no longer any instances available with the requested "
+	    "specifications. Please refresh and try again.\", \"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_CAPACITY,
+	    "GraphQL 200 with a capacity error: CAPACITY");
+	like(e.msg, "no longer any instances available with the requested "
+	    "specifications. Please refresh and try again (GraphQL)",
+	    "... the business error's message");
+	is_int(e.http_status, 200, "... over HTTP 200");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 200, \"msg\": "
+	    "\"Something went wrong. Please try again later or contact "
+	    "support.\", \"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 &&
+	    e.code == GR_E_TRANSIENT && e.outcome_unknown,
+	    "GraphQL 'Something went wrong' on the rental: TRANSIENT, "
+	    "outcome unknown");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 200, \"msg\": \"Your "
+	    "bid price is below the minimum bid price of $0.40/hr per GPU.\", "
+	    "\"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_CAPACITY,
+	    "GraphQL: a bid under a floor that moved is CAPACITY");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 200, \"msg\": "
+	    "\"cloudType must be one of ALL, SECURE, COMMUNITY\", "
+	    "\"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 &&
+	    e.code == GR_E_INVALID_SPEC, "GraphQL: any other business error "
+	    "is INVALID_SPEC");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"create\", \"status\": 400, \"msg\": "
+	    "\"Variable \\\"$input\\\" got invalid value\", \"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 &&
+	    e.code == GR_E_INVALID_SPEC, "GraphQL HTTP 400: INVALID_SPEC");
+	like(e.msg, "variable \"$input\" got invalid value (HTTP 400)",
+	    "... errors[0].message");
+	fault(s, "{\"kind\": \"error\", \"provider\": \"runpod\", "
+	    "\"endpoint\": \"offers\", \"path\": \"graphql\", "
+	    "\"status\": 401, \"count\": 1}");
+	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_AUTH,
+	    "GraphQL HTTP 401: AUTH");
+	like(e.hint, "env RUNPOD_API_KEY", "... the hint names the key's "
+	    "source");
+	ctl_do(s, "DELETE", "faults", NULL);
+	ctl_do(s, "POST", "capacity", "{\"provider\": \"runpod\", \"sku\": 0, "
+	    "\"capacity\": 0}");
+	spawn_req_init(&req, "gr-" LEDGER "-8", &(struct offer){
+	    .id = "SECURE/US-TX-3/NVIDIA GeForce RTX 4090", .price = 690000 });
+	req.spot = true;
+	ok(provider_spawn(p, &req, &in, &e) == -1 && e.code == GR_E_CAPACITY,
+	    "no GPU free for spot: CAPACITY");
+	like(e.msg, "no spot 1 x NVIDIA GeForce RTX 4090 on SECURE cloud",
+	    "... there is no floor to bid");
+	ctl_do(s, "POST", "capacity", "{\"provider\": \"runpod\", \"sku\": 0, "
+	    "\"capacity\": 8}");
+}
+
 static void
 test_rate_limits(struct tsim *s, struct tsim *s2)
 {
@@ -1071,6 +1251,7 @@ main(void)
 	test_capacity(&sims[0], p);
 	test_errors(&sims[0], p);
 	test_lost(&sims[0], p);
+	test_spot(&sims[0], p);
 	test_rate_limits(&sims[0], &sims[1]);
 	test_bad_key(&sims[0]);
 	provider_free(p);
