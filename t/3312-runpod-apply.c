@@ -1,6 +1,7 @@
 /*
  * 3312: end to end, the CLI against gpureconcile-sim's RunPod: `apply` of
- * a fleet with providers: [runpod] converges, and the sim's billing record
+ * a fleet with providers: [runpod] (on-demand pods, and a spot group
+ * rented through GraphQL) converges, and the sim's billing record
  * (its ground truth) bills exactly the ledger's live pods, plus a foreign
  * pod nobody touches.  A second apply creates nothing.  Scaling up through
  * faults (a lost create reply, a data centre out of GPUs, a 500 on list,
@@ -162,7 +163,16 @@ write_fleet(int count)
 	    "    bootstrap:\n"
 	    "      inline: |\n"
 	    "        echo \"$GREETING from $(hostname)\"\n"
-	    "    env: {GREETING: hello}\n", count);
+	    "    env: {GREETING: hello}\n"
+	    "  - name: spot\n"
+	    "    count: %d\n"
+	    "    providers: [runpod]\n"
+	    "    spot: true\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 1.00\n"
+	    "    disk_gb: 20\n"
+	    "    image: runpod/pytorch:2.8.0-py3.11-cuda12.8.1\n",
+	    count, count > 0 ? 1 : 0);
 	f = test_write(test_tmpdir(), "fleet/rp.yaml", y);
 	free(f);
 	free(y);
@@ -277,14 +287,32 @@ creates(long status)
 	return n;
 }
 
+/* Spot rentals (GraphQL podRentInterruptable) the sim answered 200. */
+static size_t
+spot_rentals(void)
+{
+	json_t	*j = ctl("GET", "requests?provider=runpod", NULL), *r;
+	size_t	 i, n = 0;
+
+	json_array_foreach(json_object_get(j, "requests"), i, r)
+		if (strcmp(sget(r, "path"), "/runpod/graphql") == 0 &&
+		    strstr(sget(r, "body"), "podRentInterruptable") != NULL &&
+		    json_integer_value(json_object_get(r, "status")) == 200)
+			n++;
+	json_decref(j);
+	return n;
+}
+
 static const char scenario[] =
     "{\"runpod\": {\n"
     "  \"keys\": [\"" KEY "\"],\n"
     "  \"offers\": [\n"
     "    {\"gpu\": \"RTX_4090\", \"count\": 8, \"price\": \"0.69\","
-    " \"region\": \"US-TX-3\", \"cloud\": \"SECURE\", \"capacity\": 8},\n"
+    " \"region\": \"US-TX-3\", \"cloud\": \"SECURE\", \"capacity\": 8,"
+    " \"min_bid\": \"0.35\"},\n"
     "    {\"gpu\": \"RTX_4090\", \"count\": 8, \"price\": \"0.69\","
-    " \"region\": \"US-KS-2\", \"cloud\": \"SECURE\", \"capacity\": 8}\n"
+    " \"region\": \"US-KS-2\", \"cloud\": \"SECURE\", \"capacity\": 8,"
+    " \"min_bid\": \"0.35\"}\n"
     "  ]}}\n";
 
 int
@@ -325,7 +353,7 @@ main(void)
 	free(c);
 	state = xasprintf("%s/state", test_tmpdir());
 
-	/* 1. two pods */
+	/* 1. two pods, and one spot pod */
 	write_fleet(2);
 	rc = gr(&out, &err, "apply --yes -f fleet");
 	is_int(rc, 0, "apply of 2 converges");
@@ -334,7 +362,9 @@ main(void)
 		diag("stdout: %s\nstderr: %s", out, err);
 	free(out);
 	free(err);
-	check_billing(2, "after apply of 2");
+	is_int((long long)spot_rentals(), 1, "the spot group's pod was rented "
+	    "through GraphQL");
+	check_billing(3, "after apply of 2 + 1 spot");
 
 	/* 2. again: nothing to do */
 	before = creates(0);
@@ -370,7 +400,7 @@ main(void)
 	free(out);
 	free(err);
 	json_decref(ctl("DELETE", "faults", NULL));
-	check_billing(4, "after apply of 4 with faults");
+	check_billing(5, "after apply of 4 + 1 spot with faults");
 
 	/* 4. destroy */
 	rc = gr(&out, &err, "apply --yes --destroy -f fleet");
