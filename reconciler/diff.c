@@ -980,7 +980,9 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		a = plan_add(p, ACT_SYNC, fs->name, gs->name, slot,
 		    "fleet '%s' is now defined in '%s'", fs->name, fs->file);
 		action_from_row(a, r, seen);
-		a->to = r->state;
+		/* what this pass knows, not the row's state before it:
+		 * this record is written after the pass's other ones */
+		a->to = k->state;
 		a->spec_file = xstrdup(fs->file);
 	}
 }

@@ -272,6 +272,47 @@ test_list_shows_one_twice(void)
 }
 
 /*
+ * A fleet moved to another file in the same pass its instance came up:
+ * the "now defined in" record was written after the "provider says
+ * RUNNING" one with the state the row had before the pass, and put the
+ * row back to PENDING.
+ */
+static void
+test_moved_fleet_keeps_state(void)
+{
+	struct env		 v;
+	struct plan		 p;
+	struct exec_result	 res;
+	struct run_state	 rs;
+	struct ledger_inst	 r;
+
+	start(&v, NULL);
+	fake_set_boot_ms(v.fake, 60 * 1000);
+	env_plan(&v, &p);
+	run_state_init(&rs, 1);
+	v.c.run = &rs;
+	(void)exec_plan(&v.c, &p, &res);
+	plan_release(&p);
+	is_int((long long)env_rows(&v, INST_PENDING), 1, "moved: 1 PENDING");
+	env_unfleet(&v, "train.yaml");
+	env_fleet(&v, "other.yaml", fleet1);
+	clock_sleep_ms(61 * 1000);
+	env_plan(&v, &p);
+	(void)exec_plan(&v.c, &p, &res);
+	plan_release(&p);
+	v.c.run = NULL;
+	run_state_release(&rs);
+	memset(&r, 0, sizeof(r));
+	live_row(&v, &r);
+	is_int(r.state, INST_RUNNING, "moved: the row says RUNNING (%s)",
+	    inst_state_name(r.state));
+	ok(r.spec_file != NULL && strstr(r.spec_file, "other.yaml") != NULL,
+	    "moved: and names its new file");
+	ledger_inst_release(&r);
+	env_close(&v);
+}
+
+/*
  * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
  * uses is never listed by apply; it counted as "could not be checked",
  * so apply spun until its deadline and failed, and plan failed.
@@ -675,6 +716,7 @@ main(int argc, char **argv)
 	T(test_orphan_twin_of_a_lost_row);
 	T(test_adopted_pending_reserves_max);
 	T(test_list_shows_one_twice);
+	T(test_moved_fleet_keeps_state);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
