@@ -152,6 +152,37 @@ confirm_missing(struct prov_obs *po, struct tracked *t)
 	*instance_list_add(&po->list) = in;
 }
 
+/*
+ * The providers of rows that ended without our seeing the instance gone:
+ * a spawn given up as lost, an instance that vanished from list, a spawn
+ * that failed (an error may hide a success).  An instance of ours may
+ * still be there, with its label; only a list finds it, and the fleet
+ * files or the live rows may no longer name that provider.
+ */
+static void
+add_uncertain_providers(struct ctx *c, struct observation *o)
+{
+	static const char *const uncertain[] = {
+		"spawn-lost", "vanished", "spawn-failed",
+	};
+	struct ledger_inst	*all = NULL;
+	struct gr_err		 e;
+	size_t			 n = 0, i, k;
+
+	if (c->ledger == NULL ||
+	    ledger_list(c->ledger, true, &all, &n, &e) == -1)
+		return;		/* the live rows' providers are listed */
+	for (i = 0; i < n; i++) {
+		if (all[i].state != INST_TERMINATED ||
+		    all[i].end_reason == NULL)
+			continue;
+		for (k = 0; k < nitems(uncertain); k++)
+			if (strcmp(all[i].end_reason, uncertain[k]) == 0)
+				add_provider_name(o, all[i].provider);
+	}
+	ledger_insts_free(all, n);
+}
+
 int
 observe(struct ctx *c, struct observation *o, struct gr_err *e)
 {
@@ -175,6 +206,7 @@ observe(struct ctx *c, struct observation *o, struct gr_err *e)
 	for (i = 0; i < nrows; i++)
 		if (rows[i].kind == LEDGER_KIND_FLEET)
 			add_provider_name(o, rows[i].provider);
+	add_uncertain_providers(c, o);
 	list_all(c, o);
 
 	/* First pass: get()s may grow lists, so no pointers are kept yet. */

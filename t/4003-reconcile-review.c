@@ -313,6 +313,52 @@ test_moved_fleet_keeps_state(void)
 }
 
 /*
+ * A spawn given up as lost (its label not listed within the grace) whose
+ * instance shows up later, after the fleet's file was deleted (or its
+ * group moved to another provider): apply listed only the providers of
+ * the fleet files and of live rows, so it never looked there again, and
+ * the instance, carrying our label, billed forever.
+ */
+static void
+test_lost_spawn_on_a_provider_no_longer_used(void)
+{
+	struct env		 v;
+	struct ledger_inst	 r;
+	struct spec		*s;
+	struct gr_err		 e;
+
+	start(&v, NULL);
+	spec_free(v.c.spec);
+	v.c.spec = NULL;
+	if (ctx_load_spec(&v.c, &e) == -1)
+		bail_out("spec: %s", e.msg);
+	s = v.c.spec;
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_FLEET;
+	r.fleet = xstrdup("train");
+	r.group = xstrdup("worker");
+	r.provider = xstrdup("fake");
+	r.spec_hash = xstrdup(s->fleets[0].groups[0].hash);
+	r.spec_file = xstrdup(s->fleets[0].file);
+	r.gpu = xstrdup("RTX_4090");
+	r.gpu_count = 1;
+	r.max_price = 700000;
+	ok(ledger_intent_spawn(v.c.ledger, &r, &e) == 0, "unlisted: intent");
+	r.state = INST_TERMINATED;
+	r.end_reason = xstrdup("spawn-lost");
+	ok(ledger_update(v.c.ledger, &r, "spawn-lost", "test", &e) == 0,
+	    "unlisted: given up as never seen");
+	/* the fleet is gone; then the lost instance shows up */
+	env_unfleet(&v, "train.yaml");
+	fake_add_foreign(v.fake, r.label, "RTX_4090");
+	ledger_inst_release(&r);
+	is_int(env_apply(&v), 0, "unlisted: apply (%s)", v.e.msg);
+	is_int((long long)fake_billing_count(v.fake), 0,
+	    "unlisted: the late instance with our label is terminated");
+	env_close(&v);
+}
+
+/*
  * An ad-hoc instance (provider NAME spinup) on a provider that no fleet
  * uses is never listed by apply; it counted as "could not be checked",
  * so apply spun until its deadline and failed, and plan failed.
@@ -717,6 +763,7 @@ main(int argc, char **argv)
 	T(test_adopted_pending_reserves_max);
 	T(test_list_shows_one_twice);
 	T(test_moved_fleet_keeps_state);
+	T(test_lost_spawn_on_a_provider_no_longer_used);
 	T(test_adhoc_elsewhere);
 	T(test_teardown_without_run);
 	T(test_stop_refused);
