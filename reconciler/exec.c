@@ -524,7 +524,7 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 			continue;
 		}
 		if (o != NULL &&
-		    run_miss_active(c->run, pname, gs->gpu.type, o->region)) {
+		    run_miss_active(c->run, pname, gs->gpu.type, o->id)) {
 			missed++;	/* it said no capacity a moment ago */
 			continue;
 		}
@@ -544,7 +544,7 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 		    e->code == GR_E_SPOT_INTERRUPTED) {
 			if (c->run != NULL)
 				run_miss_add(c->run, pname, gs->gpu.type,
-				    o != NULL ? o->region : NULL);
+				    o != NULL ? o->id : NULL);
 			if (!have_offers)
 				break;
 			continue;	/* the next offer */

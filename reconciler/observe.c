@@ -62,10 +62,28 @@ list_one(void *arg)
 	struct list_job	*j = arg;
 	struct prov_obs	*po = j->po;
 
+	int		 tries;
+
 	if (ctx_provider(j->c, po->name, &po->p, &po->err) == -1)
 		return NULL;
-	if (provider_list(po->p, &po->list, &po->err) == 0)
-		po->ok = true;
+	/*
+	 * The taxonomy's retry rules for a read: a rate limit waits
+	 * (Retry-After, clamped) and a transient error backs off, a few
+	 * times, before the provider counts as unlisted this pass.
+	 */
+	for (tries = 1;; tries++) {
+		instance_list_release(&po->list);
+		if (provider_list(po->p, &po->list, &po->err) == 0) {
+			po->ok = true;
+			break;
+		}
+		if (tries >= 4 || (po->err.code != GR_E_RATE_LIMIT &&
+		    po->err.code != GR_E_TRANSIENT))
+			break;
+		clock_sleep_ms(po->err.code == GR_E_RATE_LIMIT ?
+		    run_rate_wait_ms(j->c->run, &po->err, tries) :
+		    run_backoff_ms(j->c->run, tries));
+	}
 	return NULL;
 }
 

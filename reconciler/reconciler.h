@@ -111,6 +111,11 @@ const char *run_group_failed(struct run_state *, const char *fleet,
 	    const char *group);
 void	 run_fail_group(struct run_state *, const char *fleet,
 	    const char *group, const char *why);
+/*
+ * Capacity misses, per (provider, gpu, offer id): one offer that is gone
+ * (a Vast machine rented by someone else) rules out only that offer; a
+ * NULL offer id is a miss for every offer of that GPU at that provider.
+ */
 void	 run_miss_add(struct run_state *, const char *provider,
 	    const char *gpu, const char *region);
 bool	 run_miss_active(struct run_state *, const char *provider,

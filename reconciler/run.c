@@ -166,7 +166,7 @@ run_miss_active(struct run_state *rs, const char *provider, const char *gpu,
 	for (i = 0; i < rs->nmisses && !hit; i++) {
 		const struct run_miss *m = &rs->misses[i];
 
-		/* A miss for the whole provider (region NULL) covers all. */
+		/* A miss with no offer id covers every offer. */
 		hit = str_eq(m->provider, provider) && str_eq(m->gpu, gpu) &&
 		    (m->region == NULL || str_eq(m->region, region)) &&
 		    m->until_ms > now;

@@ -438,7 +438,8 @@ rows_sort(json_t **rows, size_t n, const struct sortkey *keys, size_t nk)
 {
 	cur_keys = keys;
 	cur_nkeys = nk;
-	qsort(rows, n, sizeof(*rows), row_cmp);
+	if (n > 1)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(rows, n, sizeof(*rows), row_cmp);
 	cur_keys = NULL;
 	cur_nkeys = 0;
 }
