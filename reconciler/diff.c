@@ -341,6 +341,15 @@ step_rows(struct planner *pl)
 				    "by its label");
 				action_from_row(a, r, in);
 				a->to = in->state;
+			} else if (in->id != NULL &&
+			    strcmp(in->id, r->provider_id) != 0) {
+				a = plan_add(p, ACT_ADOPT, r->fleet, r->group,
+				    r->slot, "found by its label under id %s, "
+				    "not %s", in->id, r->provider_id);
+				action_from_row(a, r, in);
+				free(a->provider_id);
+				a->provider_id = xstrdup(in->id);
+				a->to = in->state;
 			} else if (in->state != r->state ||
 			    (in->billing && r->billing_start_ms == 0) ||
 			    (in->billing && in->price != r->price)) {

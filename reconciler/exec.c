@@ -128,8 +128,16 @@ exec_record(struct ctx *c, const struct action *a, struct gr_err *e)
 	memset(&r, 0, sizeof(r));
 	if (ledger_get(c->ledger, a->uid, &r, e) == -1)
 		return -1;
-	if (a->has_seen)
+	if (a->has_seen) {
+		/* an adoption records the id the label was found under */
+		if (a->kind == ACT_ADOPT && a->seen.id != NULL &&
+		    (r.provider_id == NULL ||
+		    strcmp(r.provider_id, a->seen.id) != 0)) {
+			free(r.provider_id);
+			r.provider_id = xstrdup(a->seen.id);
+		}
 		row_apply_seen(&r, &a->seen, now);
+	}
 	if (a->spec_file != NULL) {
 		free(r.spec_file);
 		r.spec_file = xstrdup(a->spec_file);

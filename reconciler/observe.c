@@ -167,6 +167,12 @@ confirm_missing(struct prov_obs *po, struct tracked *t)
 		instance_release(&in);
 		return;
 	}
+	if (in.label != NULL && t->row.label != NULL &&
+	    strcmp(in.label, t->row.label) != 0) {
+		/* the id was reused for someone else's instance: ours is gone */
+		instance_release(&in);
+		return;
+	}
 	*instance_list_add(&po->list) = in;
 }
 
@@ -267,6 +273,22 @@ observe(struct ctx *c, struct observation *o, struct gr_err *e)
 				    t->row.provider_id);
 			else	/* a spawn whose outcome we never learned */
 				in = find_by_label(&po->list, t->row.label);
+			/*
+			 * An id now carrying another label is not ours any
+			 * more (a provider that reuses ids): ours is gone,
+			 * and that one is classified on its own label.
+			 */
+			if (in != NULL && in->label != NULL &&
+			    t->row.label != NULL &&
+			    strcmp(in->label, t->row.label) != 0)
+				in = NULL;
+			/* the label is unique per ledger: it finds ours
+			 * again even under another id */
+			if (in == NULL && t->row.provider_id != NULL &&
+			    t->row.label != NULL)
+				in = find_by_label(&po->list, t->row.label);
+			if (in != NULL && claimed[in - po->list.v])
+				in = NULL;	/* already another row's */
 			t->seen = in;
 			t->bucket = in != NULL ? BUCKET_PRESENT :
 			    BUCKET_MISSING;

@@ -103,5 +103,21 @@ main(void)
 		is_str(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
 		    "sha256 of abc");
 	}
+	{
+		int64_t	 uid = 0;
+
+		ok(owner_label_parse("gr-00ab-7", "00ab", &uid) && uid == 7,
+		    "owner label parses");
+		ok(!owner_label_parse("gr-00ab-007", "00ab", &uid),
+		    "owner label with a leading zero is not ours");
+		ok(!owner_label_parse("gr-00ab-0", "00ab", &uid),
+		    "owner label uid 0 is not ours");
+		ok(!owner_label_parse("gr-00ac-7", "00ab", &uid),
+		    "another ledger's label is not ours");
+		ok(!owner_label_parse("gr-00ab-7x", "00ab", &uid),
+		    "trailing junk is not ours");
+		ok(owner_label_is_gr("gr-00ac-7") && !owner_label_is_gr("x-1"),
+		    "owner_label_is_gr tells gr labels apart");
+	}
 	return done_testing();
 }

@@ -415,6 +415,51 @@ test_ttl(void)
 	env_close(&v);
 }
 
+/*
+ * A provider that reuses ids: our row's id now names someone else's
+ * instance (label differs).  That instance must never be terminated, and
+ * ours is found again by its label.
+ */
+static void
+test_reused_id(void)
+{
+	struct env		 v;
+	struct ledger_inst	*rows;
+	struct instance_list	 l = { NULL, 0 };
+	struct gr_err		 e;
+	size_t			 n, i;
+	const char		*fid = NULL;
+
+	env_open(&v, NULL);
+	set_fleet(&v, 1, "img:1", NULL);
+	is_int(env_apply(&v), 0, "reused id: setup");
+	fake_add_foreign(v.fake, "someone-else", "RTX_4090");
+	provider_list(v.fake, &l, &e);
+	for (i = 0; i < l.n; i++)
+		if (l.v[i].label != NULL &&
+		    strcmp(l.v[i].label, "someone-else") == 0)
+			fid = l.v[i].id;
+	ok(fid != NULL, "reused id: a foreign instance exists");
+	ledger_list(v.c.ledger, false, &rows, &n, &e);
+	if (n == 1 && fid != NULL) {
+		free(rows[0].provider_id);
+		rows[0].provider_id = xstrdup(fid);
+		ledger_update(v.c.ledger, &rows[0], "test", "id reused", &e);
+	}
+	ledger_insts_free(rows, n);
+	instance_list_release(&l);
+	is_int(env_apply(&v), 0, "reused id: apply converges");
+	is_int((long long)fake_calls(v.fake, PROV_OP_TERMINATE), 0,
+	    "reused id: nothing was terminated (not the foreign one)");
+	is_int((long long)env_listed(&v), 2,
+	    "reused id: ours and the foreign one both still run");
+	is_int((long long)env_rows(&v, INST_RUNNING), 1,
+	    "reused id: one RUNNING row of ours");
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 1,
+	    "reused id: no second spawn");
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -428,5 +473,6 @@ main(void)
 	test_replace_waits_for_the_old_end();
 	test_replace_needs_an_offer();
 	test_ttl();
+	test_reused_id();
 	return done_testing();
 }

@@ -329,7 +329,8 @@ label_split(const char *label, const char **id, size_t *idlen, int64_t *uid)
 	for (const char *q = p; q < dash; q++)
 		if (!isxdigit((unsigned char)*q))
 			return false;
-	if (!isdigit((unsigned char)dash[1]))
+	/* exactly what owner_label writes: no sign, no leading zero */
+	if (!isdigit((unsigned char)dash[1]) || dash[1] == '0')
 		return false;
 	errno = 0;
 	v = strtoll(dash + 1, &end, 10);
