@@ -68,6 +68,20 @@ sim_bin(void)
 	return b != NULL ? b : "build/gpureconcile-sim";
 }
 
+/* On a fatal signal: kill the simulators (kill is async-signal-safe),
+ * then die of the same signal. */
+static void
+sim_on_signal(int sig)
+{
+	int	 i;
+
+	for (i = 0; i < SIM_MAX; i++)
+		if (sim_pids[i] > 0)
+			(void)kill(sim_pids[i], SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /*
  * Start the sim with a scenario (JSON text, or NULL for the defaults)
  * and extra arguments (split at spaces).  Bails out when it does not
@@ -84,7 +98,15 @@ sim_start(struct simproc *sp, const char *scenario, const char *args)
 	char		*txt = NULL;
 
 	if (!hooked) {
+		struct sigaction	 sa;
+
 		atexit(sim_kill_all);
+		/* killed tests must not leave simulators behind either */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = sim_on_signal;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		hooked = true;
 	}
