@@ -252,6 +252,70 @@ fail(struct gr_err *e)
 	return report_error(e);
 }
 
+/*
+ * The taxonomy's retry rules for one provider call: a rate limit waits
+ * (Retry-After, clamped; it does not use up a try), a transient error
+ * backs off, a few times.  A spawn whose reply was lost is never retried:
+ * the next spinup looks for its label first.
+ */
+static bool
+retry_wait(struct gr_err *e, int *tries, int *waits)
+{
+	if (e->code == GR_E_RATE_LIMIT && *waits < 5) {
+		clock_sleep_ms(run_rate_wait_ms(NULL, e, ++*waits));
+		return true;
+	}
+	if (e->code == GR_E_TRANSIENT && !e->outcome_unknown && ++*tries < 3) {
+		clock_sleep_ms(run_backoff_ms(NULL, *tries));
+		return true;
+	}
+	return false;
+}
+
+static int
+p_list(struct pctx *pc, struct instance_list *l, struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		instance_list_release(l);
+		if (provider_list(pc->p, l, e) == 0)
+			return 0;
+		if (!retry_wait(e, &tries, &waits))
+			return -1;
+	}
+}
+
+static int
+p_offers(struct pctx *pc, const struct gpu_req *gr, struct offer_list *ol,
+    struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		offer_list_release(ol);
+		if (provider_offers(pc->p, gr, ol, e) == 0)
+			return 0;
+		if (!retry_wait(e, &tries, &waits))
+			return -1;
+	}
+}
+
+static int
+p_spawn(struct pctx *pc, const struct spawn_req *req, struct instance *in,
+    struct gr_err *e)
+{
+	int	 tries = 0, waits = 0;
+
+	for (;;) {
+		instance_release(in);
+		if (provider_spawn(pc->p, req, in, e) == 0)
+			return 0;
+		if (e->outcome_unknown || !retry_wait(e, &tries, &waits))
+			return -1;
+	}
+}
+
 /* spinup ----------------------------------------------------------------- */
 
 /* Wait until RUNNING; on the spinup timeout cancel the allocation. */
@@ -351,7 +415,7 @@ spinup_existing(struct pctx *pc, struct ledger_inst *r, struct instance *in,
 	*done = false;
 	if (r->provider_id == NULL) {
 		/* a spinup whose reply was lost: look for its label */
-		if (provider_list(pc->p, &l, e) == -1)
+		if (p_list(pc, &l, e) == -1)
 			return -1;
 		for (i = 0; i < l.n; i++)
 			if (l.v[i].label != NULL &&
@@ -454,7 +518,7 @@ sub_spinup(struct pctx *pc)
 	gr.type = (char *)gm->name;
 	gr.count = strcmp(gm->name, GPU_CPU) == 0 ? 0 : 1;
 	gr.min_vram_gb = 0;
-	if (provider_offers(pc->p, &gr, &ol, &e) == 0) {
+	if (p_offers(pc, &gr, &ol, &e) == 0) {
 		for (i = 0; i < ol.n && pick == NULL; i++)
 			if (ol.v[i].available > 0 && (!o->has_budget ||
 			    ol.v[i].price <= o->budget))
@@ -503,7 +567,7 @@ sub_spinup(struct pctx *pc)
 	log_info("%s: spinning up %s on %s%s%s", name, gm->name, pc->pname,
 	    pick != NULL ? " at $" : "", pick != NULL ? money_fmt(pick->price,
 	    m1, sizeof(m1)) : "");
-	if (provider_spawn(pc->p, &req, &in, &e) == -1) {
+	if (p_spawn(pc, &req, &in, &e) == -1) {
 		if (e.outcome_unknown) {
 			(void)ledger_update(pc->c->ledger, &r, "spawn-unknown",
 			    e.msg, &ge);
@@ -576,7 +640,7 @@ teardown_row(struct pctx *pc, struct ledger_inst *r, bool *confirmed,
 	}
 	if (r->provider_id == NULL) {
 		/* its spawn's outcome was lost: find it by label first */
-		if (provider_list(pc->p, &l, e) == -1)
+		if (p_list(pc, &l, e) == -1)
 			return -1;
 		for (i = 0; i < l.n; i++)
 			if (l.v[i].label != NULL &&
@@ -674,7 +738,7 @@ sub_teardown(struct pctx *pc)
 		goto out;
 	}
 	/* Not in the ledger: ours by label (an orphan), or not ours. */
-	if (provider_list(pc->p, &l, &e) == -1) {
+	if (p_list(pc, &l, &e) == -1) {
 		rc = fail(&e);
 		goto out;
 	}
@@ -741,7 +805,7 @@ sub_teardown_all(struct pctx *pc)
 
 	gr_err_clear(&e);
 	if (ledger_list(pc->c->ledger, false, &rows, &n, &e) == -1 ||
-	    provider_list(pc->p, &l, &e) == -1) {
+	    p_list(pc, &l, &e) == -1) {
 		ledger_insts_free(rows, n);
 		json_decref(arr);
 		return fail(&e);
@@ -868,7 +932,7 @@ sub_list(struct pctx *pc)
 	char			 m[32], t[32];
 
 	gr_err_clear(&e);
-	if (provider_list(pc->p, &l, &e) == -1) {
+	if (p_list(pc, &l, &e) == -1) {
 		json_decref(arr);
 		return fail(&e);
 	}
@@ -947,7 +1011,7 @@ sub_offers(struct pctx *pc)
 	gr.type = (char *)gm->name;
 	gr.count = strcmp(gm->name, GPU_CPU) == 0 ? 0 : 1;
 	gr.min_vram_gb = 0;
-	if (provider_offers(pc->p, &gr, &ol, &e) == -1)
+	if (p_offers(pc, &gr, &ol, &e) == -1)
 		return fail(&e);
 	if (pc->o->json) {
 		arr = json_array();
