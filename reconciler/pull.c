@@ -324,7 +324,10 @@ pull_local_tree(const char *root, const char *remote, const char *local,
 		const char	*dname;
 		char		*parent;
 
-		/* into a directory (as its basename) or as a file */
+		/* into a directory (as its basename) or as a file; a
+		 * --local ending in '/' names a directory, made if missing */
+		if (str_has_suffix(local, "/") && mkdir_p(local, 0755) == -1)
+			goto io;
 		if (stat(local, &ls) == 0 && S_ISDIR(ls.st_mode)) {
 			dst = open(local, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			dname = last;
