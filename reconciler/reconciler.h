@@ -322,6 +322,7 @@ int	 pull_local_tree(const char *root, const char *remote,
 #define CMD_NEEDS_LOCK		0x02	/* hold the writer lock */
 #define CMD_NEEDS_SPEC		0x04	/* load the fleet files */
 #define CMD_READS_LEDGER	0x08	/* open the ledger if it exists */
+#define CMD_NEEDS_CONFIG	0x10	/* the config only (check opens the rest) */
 
 struct cmd_entry {
 	const char	*name;
@@ -336,6 +337,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_plan_entry;
 extern const struct cmd_entry cmd_apply_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_check_entry;
 extern const struct cmd_entry cmd_provider_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_version_entry;
