@@ -290,8 +290,71 @@ spec_wants_gpu(const struct spec *s, const char *provider)
 	return false;
 }
 
+/*
+ * The GPUs the local provider sees (nvidia-smi's, or the config's), and
+ * whether every local group's GPU type is among them.
+ */
 static void
-check_local_tools(struct ctx *c, struct checks *cs,
+check_local_gpus(struct ctx *c, struct checks *cs, struct provider *p)
+{
+	struct offer_list	 ol = { NULL, 0 };
+	struct check		*ck;
+	struct gr_err		 e;
+	struct buf		 have;
+	const struct spec	*s = c->spec;
+	size_t			 i, f, g, k;
+	bool			 found, bad = false;
+
+	gr_err_clear(&e);
+	if (provider_offers(p, NULL, &ol, &e) == -1) {
+		check_fail(cs, "gpus", "local", &e);
+		return;
+	}
+	buf_init(&have);
+	for (i = 0; i < ol.n; i++) {
+		if (strcmp(ol.v[i].gpu, GPU_CPU) == 0)
+			continue;
+		buf_addf(&have, "%s%s (%d free)", buf_str(&have)[0] != '\0' ?
+		    ", " : "", ol.v[i].gpu, ol.v[i].available);
+	}
+	for (f = 0; s != NULL && f < s->nfleets; f++) {
+		for (g = 0; g < s->fleets[f].ngroups; g++) {
+			const struct group_spec *gs = &s->fleets[f].groups[g];
+
+			if (gs->gpu.count == 0 || gs->gpu.type == NULL ||
+			    strcmp(gs->gpu.type, GPU_CPU) == 0)
+				continue;
+			for (found = false, k = 0; k < gs->nproviders; k++)
+				if (strcmp(gs->providers[k], "local") == 0)
+					found = true;
+			if (!found)
+				continue;
+			for (found = false, i = 0; i < ol.n; i++)
+				if (strcmp(ol.v[i].gpu, gs->gpu.type) == 0)
+					found = true;
+			if (found)
+				continue;
+			ck = check_add(cs, "gpus", "local", false, "group "
+			    "'%s/%s' wants %s, which this machine does not "
+			    "have (it has: %s)", s->fleets[f].name, gs->name,
+			    gs->gpu.type, buf_str(&have)[0] != '\0' ?
+			    buf_str(&have) : "no GPUs");
+			ck->code = GR_E_CAPACITY;
+			check_hint(ck, "give the group a GPU type this "
+			    "machine has, or another provider");
+			bad = true;
+		}
+	}
+	if (!bad)
+		check_add(cs, "gpus", "local", true, "%s",
+		    buf_str(&have)[0] != '\0' ? buf_str(&have) :
+		    "no GPUs; CPU slots only");
+	buf_release(&have);
+	offer_list_release(&ol);
+}
+
+static void
+check_local_tools(struct ctx *c, struct checks *cs, struct provider *p,
     const struct provider_settings *ps)
 {
 	struct check	*ck;
@@ -303,6 +366,7 @@ check_local_tools(struct ctx *c, struct checks *cs,
 	if (declared != NULL) {
 		check_add(cs, "tools", "local", true, "GPUs declared in the "
 		    "config (%s); nvidia-smi not needed", declared);
+		check_local_gpus(c, cs, p);
 		return;
 	}
 	prog = kv_get(ps->options, ps->noptions, "nvidia_smi");
@@ -312,6 +376,7 @@ check_local_tools(struct ctx *c, struct checks *cs,
 	if (path != NULL) {
 		check_add(cs, "tools", "local", true, "nvidia-smi: %s", path);
 		free(path);
+		check_local_gpus(c, cs, p);
 		return;
 	}
 	if (gpu) {
@@ -446,11 +511,11 @@ check_provider(struct ctx *c, struct checks *cs, const char *name)
 		    "answered in %lld ms", base_url != NULL ? base_url :
 		    "the provider", base_url != NULL || src == NULL ? "" :
 		    " (its default API)", (long long)(clock_mono_ms() - t0));
-	provider_shutdown(p);
 	if (strcmp(name, "local") == 0)
-		check_local_tools(c, cs, ps);
+		check_local_tools(c, cs, p, ps);
 	else if (strcmp(name, "fake") != 0)
 		check_ssh_key(cs, name, ps);
+	provider_shutdown(p);
 }
 
 static void

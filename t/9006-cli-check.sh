@@ -4,13 +4,14 @@
 # file (chmod 600), a key the sim refuses (401: 77 with a hint), a
 # base_url nobody listens on (a network hint), a bad fleet file (65 with
 # file:line:col), local without nvidia-smi for a GPU group (declare gpus)
-# and with CPU groups only (fine), a missing SSH key as a warning only,
+# and with CPU groups only (fine), a stand-in nvidia-smi whose GPU a group
+# has or lacks (69), a missing SSH key as a warning only,
 # a good ledger and a broken one (74), and --json.
 #
 # Needs GR_BIN, GR_SIM and GR_TOP, as `make check` exports them.  Every
-# gpureconcile runs with PATH holding nothing (no nvidia-smi, no
-# secret-tool: the user's keyring is never asked), HOME in the temp dir
-# and no *_API_KEY in the environment.  JSON checks use python3, else jq,
+# gpureconcile runs with PATH holding only the test's own bin dir (no
+# nvidia-smi but the stand-in, no secret-tool: the user's keyring is never
+# asked), HOME in the temp dir and no *_API_KEY in the environment.  JSON checks use python3, else jq,
 # else they are skipped.  About 1 s.
 
 : "${GR_BIN:?set GR_BIN to the gpureconcile binary (make check does)}"
@@ -248,6 +249,27 @@ check "$T/declared.yaml" -f "$T/gpu"
 is_rc 0 "local, GPUs declared in the config: exit 0"
 like "$T/out" '^ok +tools +local .*declared' \
     "local, GPUs declared: says so"
+
+# A stand-in nvidia-smi: this machine has one RTX 4090.
+cat >"$T/bin/nvidia-smi" <<'EOF'
+#!/bin/sh
+echo "0, GPU-00000000-0000-0000-0000-000000000001, NVIDIA GeForce RTX 4090, 24564"
+EOF
+chmod 755 "$T/bin/nvidia-smi"
+check "$T/local.yaml" -f "$T/gpu"
+is_rc 0 "local, nvidia-smi shows the group's GPU: exit 0"
+like "$T/out" "^ok +tools +local +nvidia-smi: $T/bin/nvidia-smi" \
+    "local: says where nvidia-smi is"
+like "$T/out" '^ok +gpus +local +RTX_4090 \(1 free\)' \
+    "local: lists the GPUs nvidia-smi reports"
+sed 's/gpu: RTX_4090/gpu: H100_SXM/' "$T/gpu/gpu.yaml" >"$T/h100.yaml"
+check "$T/local.yaml" -f "$T/h100.yaml"
+is_rc 69 "local, a GPU this machine lacks: exit 69"
+like "$T/out" "^FAIL +gpus +local +group 'onbox/g' wants H100_SXM, .*has: RTX_4090" \
+    "local, a GPU this machine lacks: says what it has"
+like "$T/out" 'hint: give the group a GPU type this machine has' \
+    "local, a GPU this machine lacks: a hint"
+rm -f "$T/bin/nvidia-smi"
 
 # A ledger that exists is checked; one that is not a database fails.
 mkdir -p "$T/none"
