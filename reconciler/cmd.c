@@ -12,6 +12,7 @@ static const struct cmd_entry *const cmds[] = {
 	&cmd_status_entry,
 	&cmd_check_entry,
 	&cmd_provider_entry,
+	&cmd_ledger_entry,
 	&cmd_help_entry,
 	&cmd_version_entry,
 };

@@ -25,6 +25,10 @@ enum {
 	OPT_ONCE,
 	OPT_VERSION,
 	OPT_DESTROY,
+	OPT_JSONL,
+	OPT_EVENTS,
+	OPT_INPUT,
+	OPT_OUTPUT,
 	OPT_GPU,
 	OPT_DISK,
 	OPT_TEMPLATE,
@@ -44,6 +48,10 @@ static const struct option long_opts[] = {
 	{ "detailed-exitcode",	no_argument,		NULL, OPT_DETAILED },
 	{ "all",		no_argument,		NULL, OPT_ALL },
 	{ "destroy",		no_argument,		NULL, OPT_DESTROY },
+	{ "jsonl",		no_argument,		NULL, OPT_JSONL },
+	{ "events",		no_argument,		NULL, OPT_EVENTS },
+	{ "input",		required_argument,	NULL, OPT_INPUT },
+	{ "output",		required_argument,	NULL, OPT_OUTPUT },
 	{ "gpu",		required_argument,	NULL, OPT_GPU },
 	{ "disk",		required_argument,	NULL, OPT_DISK },
 	{ "template",		required_argument,	NULL, OPT_TEMPLATE },
@@ -105,6 +113,18 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_DESTROY:
 			o->destroy = true;
+			break;
+		case OPT_JSONL:
+			o->jsonl = true;
+			break;
+		case OPT_EVENTS:
+			o->events = true;
+			break;
+		case OPT_INPUT:
+			o->input = optarg;
+			break;
+		case OPT_OUTPUT:
+			o->output = optarg;
 			break;
 		case OPT_GPU:
 			o->gpu = optarg;

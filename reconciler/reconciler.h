@@ -55,6 +55,11 @@ struct options {
 	bool		 detailed_exitcode;
 	bool		 all;
 	bool		 destroy;	/* every group's count taken as 0 */
+	/* ledger export / import */
+	bool		 jsonl;		/* --jsonl */
+	bool		 events;	/* --events: export events too */
+	const char	*input;		/* --input FILE (default stdin) */
+	const char	*output;	/* --output FILE (default stdout) */
 	int		 verbose;
 	int		 parallel;	/* 0: config */
 	/* `provider NAME ...` (the adapter contract) */
@@ -341,6 +346,7 @@ extern const struct cmd_entry cmd_check_entry;
 extern const struct cmd_entry cmd_provider_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_version_entry;
+extern const struct cmd_entry cmd_ledger_entry;
 
 const struct cmd_entry *cmd_find(const char *);
 size_t	 cmd_count(void);

@@ -1319,6 +1319,387 @@ unlock:
 }
 
 /*
+ * Export and import (jsonl.c turns these into JSON lines and back).
+ */
+
+static int
+events_query(struct ledger *l, sqlite3_stmt *st, struct ledger_event **out,
+    size_t *nout, struct gr_err *e)
+{
+	struct ledger_event	*v = NULL;
+	size_t			 n = 0;
+	int			 rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		if (event_read(l, st, &v[n], e) == -1)
+			goto free_events;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(l, "list events", e);
+		goto free_events;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+
+free_events:
+	ledger_events_free(v, n);
+	return -1;
+}
+
+static int
+meta_created(struct ledger *l, int64_t *out, struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+
+	if (db_prepare(l, "SELECT created_at FROM meta WHERE one = 1", &st,
+	    "read ledger id", e) == -1)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_fail(l, "read ledger id", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Each statement of the read runs inside one read transaction. */
+int
+ledger_dump_read(struct ledger *l, bool events, struct ledger_dump *d,
+    struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	memset(d, 0, sizeof(*d));
+	ledger_lock_mu(l);
+	memcpy(d->ledger_id, l->id, sizeof(d->ledger_id));
+	d->schema_version = l->version;
+	if (db_exec(l, "BEGIN", "begin transaction", e) == -1)
+		goto unlock;
+	if (meta_created(l, &d->created_ms, e) == -1)
+		goto rollback;
+	if (db_prepare(l, "SELECT " INST_COLS " FROM instances ORDER BY uid",
+	    &st, "list instances", e) == -1)
+		goto rollback;
+	rc = insts_query(l, st, &d->insts, &d->ninsts, e);
+	sqlite3_finalize(st);
+	if (rc == -1)
+		goto rollback;
+	if (events) {
+		if (db_prepare(l, "SELECT id, uid, at_ms, from_state, "
+		    "to_state, kind, detail FROM events ORDER BY id", &st,
+		    "list events", e) == -1)
+			goto rollback;
+		rc = events_query(l, st, &d->events, &d->nevents, e);
+		sqlite3_finalize(st);
+		if (rc == -1)
+			goto rollback;
+	}
+	if (tx_commit(l, e) == -1)
+		goto release_dump;
+	ledger_unlock_mu(l);
+	return 0;
+
+rollback:
+	tx_rollback(l);
+release_dump:
+	ledger_dump_release(d);
+unlock:
+	ledger_unlock_mu(l);
+	return -1;
+}
+
+/* "FILE:LINE: " in front of an error about one input line. */
+static void
+dump_where(const struct ledger_dump *d, size_t line, struct gr_err *e)
+{
+	if (line > 0)
+		gr_err_prefix(e, "%s:%zu", d->source != NULL ? d->source :
+		    "input", line);
+}
+
+static int
+count_rows(struct ledger *l, const char *sql, int64_t *n, struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+
+	if (db_prepare(l, sql, &st, "count rows", e) == -1)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_fail(l, "count rows", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Insert one row as given; uid 0 lets SQLite choose it (*uid gets it). */
+static int
+row_insert(struct ledger *l, const struct ledger_inst *in, int64_t *uid,
+    struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (db_prepare(l, "INSERT INTO instances (uid, label, kind, fleet, "
+	    "group_name, slot, provider, provider_id, state, spec_hash, "
+	    "spec_file, gpu, gpu_count, max_price, price, region, ssh_host, "
+	    "ssh_port, ssh_user, bootstrap_sha256, created_ms, updated_ms, "
+	    "billing_start_ms, billing_end_ms, last_error, end_reason) "
+	    "VALUES (:uid, :label, :kind, "
+	    ":fleet, :group, :slot, :provider, :provider_id, :state, "
+	    ":spec_hash, :spec_file, :gpu, :gpu_count, :max_price, :price, "
+	    ":region, :ssh_host, :ssh_port, :ssh_user, :bootstrap_sha256, "
+	    ":created_ms, :updated_ms, :billing_start_ms, :billing_end_ms, "
+	    ":last_error, :end_reason)", &st, "import instance", e) == -1)
+		return -1;
+	rc = bind_inst(st, in, in->state, in->updated_ms);
+	if (rc == SQLITE_OK)
+		rc = in->uid != 0 ? bind_i64(st, ":uid", in->uid) :
+		    sqlite3_bind_null(st, param(st, ":uid"));
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":label", in->label);
+	if (rc == SQLITE_OK)
+		rc = bind_i64(st, ":created_ms", in->created_ms);
+	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		db_fail(l, "import instance", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*uid = sqlite3_last_insert_rowid(l->db);
+	return 0;
+}
+
+static int
+event_insert(struct ledger *l, const struct ledger_event *ev,
+    struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (db_prepare(l, "INSERT INTO events (id, uid, at_ms, from_state, "
+	    "to_state, kind, detail) VALUES (:id, :uid, :at, :from, :to, "
+	    ":kind, :detail)", &st, "import event", e) == -1)
+		return -1;
+	rc = bind_i64(st, ":id", ev->id);
+	if (rc == SQLITE_OK)
+		rc = bind_i64(st, ":uid", ev->uid);
+	if (rc == SQLITE_OK)
+		rc = bind_i64(st, ":at", ev->at_ms);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":from", inst_state_name(ev->from));
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":to", inst_state_name(ev->to));
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":kind", ev->kind);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":detail", ev->detail);
+	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		db_fail(l, "import event", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+meta_set(struct ledger *l, const char *id, int64_t created_ms,
+    struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (db_prepare(l, created_ms > 0 ? "UPDATE meta SET ledger_id = :id, "
+	    "created_at = :at WHERE one = 1" : "UPDATE meta SET ledger_id = "
+	    ":id WHERE one = 1", &st, "set ledger id", e) == -1)
+		return -1;
+	rc = bind_str(st, ":id", id);
+	if (rc == SQLITE_OK && created_ms > 0)
+		rc = bind_i64(st, ":at", created_ms);
+	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_OK) {
+		db_fail(l, "set ledger id", e);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* An instance of the dump that keeps its uid (an export of ours). */
+static int
+load_kept(struct ledger *l, const struct ledger_dump *d, size_t i,
+    const char *id, struct gr_err *e)
+{
+	const struct ledger_inst	*in = &d->insts[i];
+	size_t				 line = d->inst_lines != NULL ?
+					    d->inst_lines[i] : 0;
+	char				*want = owner_label(id, in->uid);
+	int64_t				 uid;
+
+	if (in->label == NULL || strcmp(in->label, want) != 0) {
+		gr_err_set(e, GR_E_USAGE, "instance uid %lld has label '%s', "
+		    "not '%s' (ledger id %s)", (long long)in->uid,
+		    in->label != NULL ? in->label : "(none)", want, id);
+		dump_where(d, line, e);
+		free(want);
+		return -1;
+	}
+	free(want);
+	if (row_insert(l, in, &uid, e) == -1) {
+		dump_where(d, line, e);
+		return -1;
+	}
+	return 0;
+}
+
+/* An instance another tool tracked: a new row of ours, adopted. */
+static int
+load_adopted(struct ledger *l, const struct ledger_dump *d, size_t i,
+    int64_t now, struct gr_err *e)
+{
+	struct ledger_inst	 in = d->insts[i];	/* shallow */
+	size_t			 line = d->inst_lines != NULL ?
+				    d->inst_lines[i] : 0;
+	sqlite3_stmt		*st;
+	int64_t			 uid;
+	char			*label;
+	int			 rc;
+
+	if (in.provider_id != NULL) {
+		if (db_prepare(l, "SELECT uid FROM instances WHERE provider = "
+		    ":p AND provider_id = :id", &st, "find instance", e) == -1)
+			return -1;
+		rc = bind_str(st, ":p", in.provider);
+		if (rc == SQLITE_OK)
+			rc = bind_str(st, ":id", in.provider_id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			gr_err_set(e, GR_E_USAGE, "instance '%s' on %s is "
+			    "already tracked (uid %lld)", in.provider_id,
+			    in.provider, (long long)sqlite3_column_int64(st,
+			    0));
+			sqlite3_finalize(st);
+			dump_where(d, line, e);
+			return -1;
+		}
+		if (rc != SQLITE_DONE) {
+			db_fail(l, "find instance", e);
+			sqlite3_finalize(st);
+			return -1;
+		}
+		sqlite3_finalize(st);
+	}
+	in.uid = 0;
+	in.label = NULL;
+	in.created_ms = now;
+	in.updated_ms = now;
+	if (row_insert(l, &in, &uid, e) == -1) {
+		dump_where(d, line, e);
+		return -1;
+	}
+	label = owner_label(l->id, uid);
+	rc = label_store(l, uid, label, e);
+	free(label);
+	if (rc == -1)
+		return -1;
+	return event_add(l, uid, now, INST_IDLE, in.state, "imported",
+	    in.last_error, e);
+}
+
+int
+ledger_dump_load(struct ledger *l, const struct ledger_dump *d,
+    struct gr_err *e)
+{
+	char	 id[LEDGER_ID_LEN + 1];
+	bool	 kept = d->nevents > 0;
+	int64_t	 now, n;
+	size_t	 i;
+
+	for (i = 0; i < d->ninsts; i++)
+		if (d->insts[i].uid != 0)
+			kept = true;
+	if (d->ledger_id[0] != '\0' && !is_ledger_id(d->ledger_id)) {
+		gr_err_set(e, GR_E_USAGE, "bad ledger id '%s' (want %d hex "
+		    "digits)", d->ledger_id, LEDGER_ID_LEN);
+		return -1;
+	}
+	ledger_lock_mu(l);
+	now = clock_now_ms();
+	memcpy(id, l->id, sizeof(id));
+	if (kept && d->ledger_id[0] != '\0')
+		memcpy(id, d->ledger_id, sizeof(id));
+	if (tx_begin(l, e) == -1)
+		goto unlock;
+	if (kept) {
+		if (count_rows(l, "SELECT count(*) FROM instances", &n, e) ==
+		    -1)
+			goto rollback;
+		if (n > 0) {
+			gr_err_set(e, GR_E_LEDGER, "ledger '%s' already "
+			    "tracks %lld instance%s; a ledger export is only "
+			    "imported into an empty ledger; nothing was "
+			    "imported", l->path, (long long)n, n == 1 ? "" :
+			    "s");
+			gr_err_hint(e, "import into a new --state-dir");
+			goto rollback;
+		}
+		if (meta_set(l, id, d->created_ms, e) == -1)
+			goto rollback;
+	}
+	for (i = 0; i < d->ninsts; i++) {
+		if ((d->insts[i].uid != 0 ? load_kept(l, d, i, id, e) :
+		    load_adopted(l, d, i, now, e)) == -1)
+			goto rollback;
+	}
+	for (i = 0; i < d->nevents; i++) {
+		if (event_insert(l, &d->events[i], e) == -1) {
+			dump_where(d, d->event_lines != NULL ?
+			    d->event_lines[i] : 0, e);
+			goto rollback;
+		}
+	}
+	if (tx_commit(l, e) == -1)
+		goto unlock;
+	memcpy(l->id, id, sizeof(l->id));
+	ledger_unlock_mu(l);
+	return 0;
+
+rollback:
+	tx_rollback(l);
+unlock:
+	ledger_unlock_mu(l);
+	return -1;
+}
+
+void
+ledger_dump_release(struct ledger_dump *d)
+{
+	if (d == NULL)
+		return;
+	ledger_insts_free(d->insts, d->ninsts);
+	ledger_events_free(d->events, d->nevents);
+	free(d->inst_lines);
+	free(d->event_lines);
+	memset(d, 0, sizeof(*d));
+}
+
+/*
  * Ownership helpers.
  */
 

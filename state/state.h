@@ -11,6 +11,8 @@
 #ifndef GR_STATE_H
 #define GR_STATE_H
 
+#include <stdio.h>
+
 #include "../util/util.h"
 
 #define LEDGER_FILE		"ledger.sqlite"
@@ -102,12 +104,66 @@ int	 ledger_events(struct ledger *, int64_t uid /* 0: all */,
 /* PRAGMA integrity_check plus the ledger's own invariants. */
 int	 ledger_check(struct ledger *, struct gr_err *);
 
+/*
+ * The whole ledger at one instant, for export and import: its id, when
+ * it was made, every row (by uid) and, when asked, every event (by id).
+ */
+struct ledger_dump {
+	char		 ledger_id[17];	/* "": take the target's own */
+	int		 schema_version;
+	int64_t		 created_ms;	/* meta; 0: unknown */
+	struct ledger_inst *insts;	/* owned */
+	size_t		*inst_lines;	/* owned; input line of each, or 0 */
+	size_t		 ninsts;
+	struct ledger_event *events;	/* owned */
+	size_t		*event_lines;	/* owned; input line of each, or 0 */
+	size_t		 nevents;
+	const char	*source;	/* borrowed: input name for errors */
+};
+/*
+ * Read every row (and every event with events) in one read transaction,
+ * so a running apply never makes the copy inconsistent.  Needs no lock.
+ */
+int	 ledger_dump_read(struct ledger *, bool events, struct ledger_dump *,
+	    struct gr_err *);
+/*
+ * Write a dump into the ledger in one transaction (all or nothing).  Rows
+ * with a uid keep it, their label, states, times and events, and need an
+ * empty ledger, whose id becomes the dump's (so owner labels still match
+ * the instances at the providers).  Rows with uid 0 are adopted: each
+ * gets a new uid and label and an "imported" event; a provider id
+ * already tracked is refused.
+ */
+int	 ledger_dump_load(struct ledger *, const struct ledger_dump *,
+	    struct gr_err *);
+void	 ledger_dump_release(struct ledger_dump *);
+
 void	 ledger_inst_release(struct ledger_inst *);
 void	 ledger_inst_copy(struct ledger_inst *, const struct ledger_inst *);
 void	 ledger_insts_free(struct ledger_inst *, size_t);
 void	 ledger_events_free(struct ledger_event *, size_t);
 const char *ledger_kind_name(enum ledger_kind);
 bool	 ledger_kind_parse(const char *, enum ledger_kind *);
+
+/* jsonl.c */
+/*
+ * The ledger as JSON lines (DESIGN.md section 6): a "ledger" line with
+ * its id and schema version, one "instance" line per row and, with
+ * events, one "event" line per event.  Money is integer micro-dollars
+ * and a decimal string, times ms since the epoch and ISO 8601.
+ */
+int	 ledger_jsonl_export(struct ledger *, bool events, FILE *,
+	    struct gr_err *);
+/*
+ * Parse JSON lines from fp (named name in errors, "FILE:LINE: msg") into
+ * a dump: either our own export, or another tool's tracked instances
+ * (one object per line with at least "provider" and "instance_id" or
+ * "id"), which become ad-hoc rows to adopt.  provider_ok, when not NULL,
+ * vets each provider name.
+ */
+int	 ledger_jsonl_parse(FILE *, const char *name,
+	    bool (*provider_ok)(const char *), struct ledger_dump *,
+	    struct gr_err *);
 
 /* lock.c */
 /*
