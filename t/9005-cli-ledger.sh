@@ -143,6 +143,17 @@ is_jv "$T/apply.json" \
     '[.converged, .spawned, .terminated, .mutating_calls] | tostring' \
     '[true,0,0,0]' "it finds its instances by label: no mutating call"
 
+grs "$T/s5" ledger import --json --input "$T/exp.jsonl"
+is_rc 0 "ledger import --json exits 0"
+cp "$T/out" "$T/import.json"
+is_jv "$T/import.json" '[d["instances"], d["adopted"], d["events"] > 0]' \
+    '[.instances, .adopted, .events > 0] | tostring' '[2,0,true]' \
+    "import --json: 2 instances, none adopted, the events"
+grs "$T/s5" help ledger
+is_rc 0 "help ledger exits 0"
+like_fixed "$T/out" "usage: gpureconcile ledger export --jsonl" \
+    "help ledger gives the usage"
+
 # --- refusals that change nothing ----------------------------------------------
 grs "$T/s2" ledger import --input "$T/exp.jsonl"
 is_rc 74 "import into a non-empty ledger exits 74"
