@@ -597,6 +597,22 @@ check_foreign_twice(struct jline *j, const struct ledger_dump *d,
 	return 0;
 }
 
+/* A row of an export carries gr-<ledger id>-<uid>, or ledger_check fails. */
+static int
+check_label(struct jline *j, const struct ledger_dump *d,
+    const struct ledger_inst *in)
+{
+	char	*want = owner_label(d->ledger_id, in->uid);
+	int	 rc = 0;
+
+	if (strcmp(in->label, want) != 0)
+		rc = bad(j, "instance uid %lld has label '%s', not '%s' "
+		    "(ledger id %s)", (long long)in->uid, in->label, want,
+		    d->ledger_id);
+	free(want);
+	return rc;
+}
+
 /* One non-blank line into d. */
 static int
 parse_line(struct jline *j, bool (*provider_ok)(const char *), int64_t now,
@@ -648,6 +664,7 @@ parse_line(struct jline *j, bool (*provider_ok)(const char *), int64_t now,
 	memset(&in, 0, sizeof(in));
 	if ((type != NULL ? parse_inst(j, provider_ok, &in) :
 	    parse_foreign(j, provider_ok, now, &in)) == -1 ||
+	    (type != NULL && check_label(j, d, &in) == -1) ||
 	    (type == NULL && check_foreign_twice(j, d, &in) == -1)) {
 		ledger_inst_release(&in);
 		return -1;

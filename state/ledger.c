@@ -1577,7 +1577,7 @@ load_adopted(struct ledger *l, const struct ledger_dump *d, size_t i,
 				    d->inst_lines[i] : 0;
 	sqlite3_stmt		*st;
 	int64_t			 uid;
-	char			*label;
+	char			*label, *detail;
 	int			 rc;
 
 	if (in.provider_id != NULL) {
@@ -1618,8 +1618,13 @@ load_adopted(struct ledger *l, const struct ledger_dump *d, size_t i,
 	free(label);
 	if (rc == -1)
 		return -1;
-	return event_add(l, uid, now, INST_IDLE, in.state, "imported",
-	    in.last_error, e);
+	/* where it came from, for the audit trail */
+	detail = line > 0 ? xasprintf("adopted from %s:%zu", d->source !=
+	    NULL ? d->source : "input", line) : NULL;
+	rc = event_add(l, uid, now, INST_IDLE, in.state, "imported", detail,
+	    e);
+	free(detail);
+	return rc;
 }
 
 int

@@ -308,11 +308,12 @@ test_bad_lines(void)
 	}
 	is_int(count_rows(l), 0, "nothing was imported by any bad file");
 
-	/* Parses, but a label that is not gr-<id>-<uid>: no row stays. */
+	/* A label that is not gr-<id>-<uid>: no row stays. */
 	ok(import_str(l, HDR INST(1) "{\"type\":\"instance\",\"uid\":2,"
 	    "\"label\":\"gr-0123456789abcdef-7\",\"kind\":\"adhoc\",\"group\":"
 	    "\"g\",\"provider\":\"fake\",\"state\":\"RUNNING\",\"created_ms\":"
 	    "1,\"updated_ms\":2}\n", &e) == -1, "a wrong label is refused");
+	is_int(e.code, GR_E_USAGE, "a wrong label is a GR_E_USAGE");
 	like(e.msg, "f.jsonl:3: instance uid 2 has label "
 	    "'gr-0123456789abcdef-7', not 'gr-0123456789abcdef-2'",
 	    "the error names the line and both labels");
@@ -360,6 +361,8 @@ test_foreign(void)
 		bail_out("events: %s", e.msg);
 	is_int(n, 1, "one event");
 	is_str(n > 0 ? ev[0].kind : NULL, "imported", "of kind imported");
+	is_str(n > 0 ? ev[0].detail : NULL, "adopted from f.jsonl:1",
+	    "naming the file and line it came from");
 	ledger_events_free(ev, n);
 	ledger_inst_release(&in);
 
