@@ -10,6 +10,7 @@ static const struct cmd_entry *const cmds[] = {
 	&cmd_plan_entry,
 	&cmd_apply_entry,
 	&cmd_status_entry,
+	&cmd_drift_entry,
 	&cmd_check_entry,
 	&cmd_provider_entry,
 	&cmd_ledger_entry,

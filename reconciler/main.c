@@ -37,6 +37,11 @@ enum {
 	OPT_INSTANCE,
 	OPT_REMOTE,
 	OPT_LOCAL,
+	OPT_INCLUDE_FOREIGN,
+	OPT_CSV,
+	OPT_MARKDOWN,
+	OPT_SINCE,
+	OPT_UNTIL,
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +65,11 @@ static const struct option long_opts[] = {
 	{ "instance",		required_argument,	NULL, OPT_INSTANCE },
 	{ "remote",		required_argument,	NULL, OPT_REMOTE },
 	{ "local",		required_argument,	NULL, OPT_LOCAL },
+	{ "include-foreign",	no_argument,		NULL, OPT_INCLUDE_FOREIGN },
+	{ "csv",		no_argument,		NULL, OPT_CSV },
+	{ "markdown",		no_argument,		NULL, OPT_MARKDOWN },
+	{ "since",		required_argument,	NULL, OPT_SINCE },
+	{ "until",		required_argument,	NULL, OPT_UNTIL },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -164,6 +174,21 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_LOCAL:
 			o->local = optarg;
+			break;
+		case OPT_INCLUDE_FOREIGN:
+			o->include_foreign = true;
+			break;
+		case OPT_CSV:
+			o->csv = true;
+			break;
+		case OPT_MARKDOWN:
+			o->markdown = true;
+			break;
+		case OPT_SINCE:
+			o->since = optarg;
+			break;
+		case OPT_UNTIL:
+			o->until = optarg;
 			break;
 		case OPT_PARALLEL:
 			v = strtol(optarg, &end, 10);

@@ -72,6 +72,12 @@ struct options {
 	const char	*instance;	/* --instance ID */
 	const char	*remote;	/* --remote PATH */
 	const char	*local;		/* --local PATH */
+	/* drift */
+	bool		 include_foreign;
+	bool		 csv;
+	bool		 markdown;
+	const char	*since;		/* --since T (as given) */
+	const char	*until;		/* --until T */
 };
 
 /*
@@ -342,6 +348,7 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_plan_entry;
 extern const struct cmd_entry cmd_apply_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_drift_entry;
 extern const struct cmd_entry cmd_check_entry;
 extern const struct cmd_entry cmd_provider_entry;
 extern const struct cmd_entry cmd_help_entry;
