@@ -316,6 +316,39 @@ p_spawn(struct pctx *pc, const struct spawn_req *req, struct instance *in,
 	}
 }
 
+/*
+ * The config's global cap covers ad-hoc instances too: what every live
+ * row reserves (DESIGN.md section 7) plus this one must stay under it.
+ */
+static bool
+global_cap_refuses(struct pctx *pc, money_t want, struct gr_err *e)
+{
+	const struct config	*cfg = pc->c->cfg;
+	struct ledger_inst	*rows = NULL;
+	size_t			 n = 0, i;
+	money_t			 held = 0;
+	char			 m1[32], m2[32], m3[32];
+
+	if (!cfg->has_budget)
+		return false;
+	if (pc->c->ledger != NULL &&
+	    ledger_list(pc->c->ledger, false, &rows, &n, e) == -1)
+		return true;
+	for (i = 0; i < n; i++)
+		held += row_reserve(&rows[i], NULL);
+	ledger_insts_free(rows, n);
+	if (held + want <= cfg->max_per_hour)
+		return false;
+	gr_err_set(e, GR_E_BUDGET, "spinup on %s: $%s/h more would cross the "
+	    "global budget of $%s/h ($%s/h already reserved)", pc->pname,
+	    money_fmt(want, m1, sizeof(m1)),
+	    money_fmt(cfg->max_per_hour, m2, sizeof(m2)),
+	    money_fmt(held, m3, sizeof(m3)));
+	gr_err_hint(e, "lower --budget, end an instance, or raise budget: "
+	    "max_per_hour in the config");
+	return true;
+}
+
 /* spinup ----------------------------------------------------------------- */
 
 /* Wait until RUNNING; on the spinup timeout cancel the allocation. */
@@ -537,6 +570,9 @@ sub_spinup(struct pctx *pc)
 	} else if (e.code != GR_E_UNSUPPORTED)
 		goto err;
 	gr_err_clear(&e);
+	if (global_cap_refuses(pc, o->has_budget ? o->budget : pick != NULL ?
+	    pick->price : 0, &e))
+		goto err;
 	if (pick != NULL && !o->yes && !ask("Rent %s on %s at $%s/h (offer "
 	    "%s)?", gm->name, pc->pname, money_fmt(pick->price, m1,
 	    sizeof(m1)), pick->id)) {

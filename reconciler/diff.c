@@ -193,7 +193,7 @@ action_from_row(struct action *a, const struct ledger_inst *r,
 }
 
 /* What a row reserves now (DESIGN.md section 7). */
-static money_t
+money_t
 row_reserve(const struct ledger_inst *r, const struct instance *seen)
 {
 	money_t	 billed = seen != NULL && seen->billing ? seen->price :
@@ -269,8 +269,14 @@ step_rows(struct planner *pl)
 		if (r->provider_id == NULL && r->updated_ms > r->created_ms)
 			age = pl->now - r->updated_ms;
 
-		if (r->kind != LEDGER_KIND_FLEET)
+		if (r->kind != LEDGER_KIND_FLEET) {
+			/* ad-hoc instances are no fleet's, but they spend
+			 * money: they count against the global cap */
+			if (t->bucket != BUCKET_MISSING ||
+			    r->state == INST_STOPPING)
+				pl->global_now += row_reserve(r, in);
 			continue;
+		}
 		to = &config_provider(pl->c->cfg, r->provider)->timeouts;
 		pl->cands = xreallocarray(pl->cands, pl->ncands + 1,
 		    sizeof(*pl->cands));
@@ -665,8 +671,8 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 	}
 	if (cfg->has_budget &&
 	    pl->global_now + gs->max_price > cfg->max_per_hour) {
-		snprintf(buf, len, "budget-limited: all fleets would reserve "
-		    "$%s/h of the global $%s/h cap",
+		snprintf(buf, len, "budget-limited: all instances (ad-hoc "
+		    "ones too) would reserve $%s/h of the global $%s/h cap",
 		    money_fmt(pl->global_now + gs->max_price, a, sizeof(a)),
 		    money_fmt(cfg->max_per_hour, b, sizeof(b)));
 		return buf;

@@ -278,6 +278,8 @@ struct plan {
 
 int	 plan_build(struct ctx *, const struct observation *, struct plan *,
 	    struct gr_err *);
+/* What a ledger row reserves against a budget now (seen may be NULL). */
+money_t	 row_reserve(const struct ledger_inst *, const struct instance *);
 void	 plan_release(struct plan *);
 bool	 action_mutates(const struct action *);
 void	 plan_print(const struct plan *, FILE *);

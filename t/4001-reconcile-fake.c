@@ -460,6 +460,49 @@ test_reused_id(void)
 	env_close(&v);
 }
 
+/* Ad-hoc instances spend money too: the global cap counts them. */
+static void
+test_global_cap_counts_adhoc(void)
+{
+	struct env		 v;
+	struct plan		 p;
+	struct ledger_inst	 r;
+	struct spawn_req	 req;
+	struct instance		 in;
+	struct gpu_req		 g = { (char *)"RTX_4090", 1, 0 };
+	struct gr_err		 e;
+
+	env_open(&v, "budget: {max_per_hour: 1.00}\nproviders:\n  fake: {}\n");
+	memset(&r, 0, sizeof(r));
+	r.kind = LEDGER_KIND_ADHOC;
+	r.group = xstrdup("scratch");
+	r.provider = xstrdup("fake");
+	r.gpu = xstrdup("RTX_4090");
+	r.gpu_count = 1;
+	r.max_price = 600000;
+	ok(ledger_intent_spawn(v.c.ledger, &r, &e) == 0, "adhoc-cap: intent");
+	memset(&req, 0, sizeof(req));
+	memset(&in, 0, sizeof(in));
+	req.label = r.label;
+	req.address = "adhoc/scratch";
+	req.gpu = &g;
+	req.max_price = 600000;
+	ok(provider_spawn(v.fake, &req, &in, &e) == 0, "adhoc-cap: spawned");
+	r.provider_id = xstrdup(in.id);
+	r.state = INST_PENDING;
+	ledger_update(v.c.ledger, &r, "spawned", NULL, &e);
+	instance_release(&in);
+	set_fleet(&v, 1, "img:1", NULL);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1,
+	    "adhoc-cap: the fleet's slot is budget-limited by the ad-hoc one");
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "adhoc-cap: no spawn crosses the global cap");
+	plan_release(&p);
+	ledger_inst_release(&r);
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -474,5 +517,6 @@ main(void)
 	test_replace_needs_an_offer();
 	test_ttl();
 	test_reused_id();
+	test_global_cap_counts_adhoc();
 	return done_testing();
 }
