@@ -8,10 +8,10 @@
  * cent.  Then every class is made behind apply's back: an orphan with our
  * label and a foreign instance (control API), a price change on a running
  * instance above its group's max, an instance destroyed at the provider
- * (vanished), a termination whose end was never confirmed (the row set
- * STOPPING, as an apply killed after its terminate intent leaves it),
- * spec drift and a ttl passed (a changed copy of the fleet, never
- * applied) and a fleet over its budget; drift reports each, exits 2, and
+ * (vanished), a termination whose end was never confirmed (a scale-down
+ * apply whose every destroy fails leaves the row STOPPING), spec drift
+ * and a ttl passed (a changed copy of the fleet, never applied) and a
+ * fleet over its budget; drift reports each, exits 2, and
  * changes nothing (the sim's instances and the ledger are as before).
  *
  * Part 2, golden files: a hand-built ledger (virtual clock) on the fake
@@ -25,7 +25,7 @@
 #include "6000-sim.h"
 
 static struct simproc	 sp;
-static char		*dir, *cfg, *fleet, *fleet2, *state;
+static char		*dir, *cfg, *fleet, *fleet2, *fleet3, *state;
 
 static int
 gr(char **out, char **err, const char *fmt, ...) GR_PRINTF(3, 4);
@@ -164,8 +164,8 @@ part_sim(void)
 	    "poll_interval: 1s\n"
 	    "providers:\n"
 	    "  vastai: {base_url: \"http://127.0.0.1:%d/vast\", api_key_file: "
-	    "%s/vast.key, timeouts: {spinup: 30s, teardown: 10s, "
-	    "grace: 5s}}\n"
+	    "%s/vast.key, time_scale: 100, timeouts: {spinup: 30s, "
+	    "teardown: 10s, grace: 5s}}\n"
 	    "  runpod: {base_url: \"http://127.0.0.1:%d/runpod\", "
 	    "api_key_file: %s/runpod.key, min_interval_ms: 10, "
 	    "timeouts: {spinup: 30s, "
@@ -174,7 +174,7 @@ part_sim(void)
 	free(body);
 	free(test_write(fleet, "train.yaml",
 	    "fleet: train\n"
-	    "budget: {max_per_hour: 20.00}\n"
+	    "budget: {max_per_hour: 50.00}\n"
 	    "groups:\n"
 	    "  - name: trainer\n"
 	    "    count: 2\n"
@@ -186,7 +186,7 @@ part_sim(void)
 	    "    count: 1\n"
 	    "    provider: runpod\n"
 	    "    gpu: RTX_4090\n"
-	    "    max_price_per_hour: 0.80\n"));
+	    "    max_price_per_hour: 20.00\n"));
 	/* the same fleet, edited but never applied: another image (spec
 	 * drift), a ttl long passed, and a budget below what it bills */
 	free(test_write(fleet2, "train.yaml",
@@ -204,8 +204,30 @@ part_sim(void)
 	    "    count: 1\n"
 	    "    provider: runpod\n"
 	    "    gpu: RTX_4090\n"
-	    "    max_price_per_hour: 0.80\n"));
+	    "    max_price_per_hour: 20.00\n"));
 
+	/* the fleet scaled down: trainer/1 is to be terminated */
+	free(test_write(fleet3, "train.yaml",
+	    "fleet: train\n"
+	    "budget: {max_per_hour: 50.00}\n"
+	    "groups:\n"
+	    "  - name: trainer\n"
+	    "    count: 1\n"
+	    "    provider: vastai\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n"
+	    "    image: pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime\n"
+	    "  - name: serve\n"
+	    "    count: 1\n"
+	    "    provider: runpod\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 20.00\n"));
+
+	/* serve is dear ($12/h), so that a second of billing is a third of
+	 * a cent: costs that agree to the cent agree to about 2 seconds */
+	json_decref(ctl(&sp, "POST", "price", "{\"provider\": \"runpod\", "
+	    "\"gpu\": \"RTX_4090\", \"region\": \"US-TX-3\", "
+	    "\"price\": \"12.00\"}"));
 	rc = -1;
 	for (runs = 0; runs < 3 && rc != 0; runs++) {
 		free(out);
@@ -235,11 +257,14 @@ part_sim(void)
 	 * own billed_micros for it, and the ledger's price against the rate
 	 * the sim bills it at.  Both run on the real clock (--time-scale 1);
 	 * the ledger's billing start is the pass that saw the instance
-	 * billing, and the sim rounds each segment up to the second, so the
-	 * two may differ by a second or two of billing: far under a cent at
-	 * these prices, which is what "to the cent" allows.
+	 * billing (milliseconds after the sim's), and the sim rounds each
+	 * segment up to the second: at serve's $12/h a second is a third
+	 * of a cent, so agreeing to the cent means agreeing to within about
+	 * two seconds (one of them the sim's rounding; the rest, slack for
+	 * the moment drift reads the clock and the moment the record is
+	 * fetched).  Four seconds of billing make serve cost over a cent.
 	 */
-	usleep(1500 * 1000);
+	usleep(4000 * 1000);
 	rep = drift_json(&rc, "-f '%s'", fleet);
 	bill = ctl(&sp, "GET", "billing", NULL);
 	k = 0;
@@ -277,7 +302,23 @@ part_sim(void)
 	json_decref(bill);
 	json_decref(rep);
 
-	/* Now every kind of drift, behind apply's back. */
+	/*
+	 * A stuck termination: every Vast destroy fails, so the scale-down
+	 * apply leaves trainer/1 STOPPING (its terminate intent) and fails;
+	 * the instance still bills.
+	 */
+	json_decref(ctl(&sp, "POST", "faults", "{\"kind\": \"error\", "
+	    "\"provider\": \"vastai\", \"endpoint\": \"destroy\", "
+	    "\"status\": 403}"));
+	rc = gr(&out, &err, "apply --yes -f '%s'", fleet3);
+	ok(rc != 0, "sim: the scale-down apply fails when destroy fails "
+	    "(exit %d)", rc);
+	free(out);
+	free(err);
+	out = err = NULL;
+	json_decref(ctl(&sp, "DELETE", "faults", NULL));
+
+	/* Now every other kind of drift, behind apply's back. */
 	ledger_rows(&rows, &n, false);
 	t0 = row_at(rows, n, "trainer", 0);
 	t1 = row_at(rows, n, "trainer", 1);
@@ -297,11 +338,8 @@ part_sim(void)
 	p = xasprintf("instances/runpod/%s", sv->provider_id);
 	json_decref(ctl(&sp, "DELETE", p, NULL));
 	free(p);
-	/* an apply that died after its terminate intent: STOPPING, the
-	 * instance still billing */
-	t1->state = INST_STOPPING;
-	if (ledger_update(l, t1, "terminate-intent", "9007", &e) == -1)
-		bail_out("ledger: %s", e.msg);
+	is_str(inst_state_name(t1->state), "STOPPING", "sim: the failed "
+	    "termination left trainer/1 STOPPING in the ledger");
 	ledger_close(l);
 
 	rep = drift_json(&rc, "--include-foreign -f '%s'", fleet2);
@@ -343,7 +381,7 @@ part_sim(void)
 	ok(inst_of(rep, "runpod", NULL, "someone-elses-pod") == NULL,
 	    "sim: foreign instances only with --include-foreign");
 	is_int(jint(jpath(rep, "counts"), "over-budget"), 0,
-	    "sim: within the applied fleet's $20/h budget");
+	    "sim: within the applied fleet's $50/h budget");
 	json_decref(rep);
 
 	/* Read-only: the sim still has the orphan and the stuck instance
@@ -579,6 +617,7 @@ main(void)
 	state = xasprintf("%s/state", dir);
 	fleet = xasprintf("%s/fleet", dir);
 	fleet2 = xasprintf("%s/fleet2", dir);
+	fleet3 = xasprintf("%s/fleet3", dir);
 	cfg = xasprintf("%s/config.yaml", dir);
 	if (access(sim_bin(), X_OK) == -1)
 		skip(1, "no gpureconcile-sim at %s", sim_bin());
