@@ -415,6 +415,19 @@ part_sim(void)
 	free(label);
 	sim_stop(&sp);
 	sim_free(&sp);
+
+	/* A provider that cannot be listed hides what it runs: an error,
+	 * never "clean" (0) nor a mere "drift" (2). */
+	out = err = NULL;
+	rc = gr(&out, &err, "drift");
+	ok(rc != 0 && rc != 2, "sim gone: drift exits with the error's code "
+	    "(%d)", rc);
+	ok(err != NULL && strstr(err, "not listed") != NULL,
+	    "sim gone: and says which provider was not listed");
+	if (err == NULL || strstr(err, "not listed") == NULL)
+		diag("stderr: %s", err != NULL ? err : "");
+	free(out);
+	free(err);
 }
 
 #define G0	1795132800000LL		/* 2026-11-20T00:00:00Z */
