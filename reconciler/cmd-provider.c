@@ -832,7 +832,7 @@ sub_teardown_all(struct pctx *pc)
 	struct ledger_inst	*rows = NULL;
 	struct instance_list	 l = { NULL, 0 };
 	struct gr_err		 e, le;
-	size_t			 n = 0, i, todo = 0, nfleet = 0, nok = 0;
+	size_t			 n = 0, i, nwanted = 0, nfleet = 0, nok = 0;
 	size_t			 nunconfirmed = 0, nfailed = 0;
 	enum gr_code		 worst = GR_OK;
 	json_t			*arr = json_array();
@@ -848,7 +848,7 @@ sub_teardown_all(struct pctx *pc)
 	}
 	for (i = 0; i < n; i++)
 		if (strcmp(rows[i].provider, pc->pname) == 0) {
-			todo++;
+			nwanted++;
 			if (rows[i].kind == LEDGER_KIND_FLEET)
 				nfleet++;
 		}
@@ -856,8 +856,8 @@ sub_teardown_all(struct pctx *pc)
 	orphan = xcalloc(l.n + 1, sizeof(*orphan));
 	for (i = 0; i < l.n; i++)
 		if ((orphan[i] = is_orphan(pc, &l.v[i])))
-			todo++;
-	if (todo == 0) {
+			nwanted++;
+	if (nwanted == 0) {
 		if (pc->o->json)
 			json_out(arr);
 		else {
@@ -870,7 +870,7 @@ sub_teardown_all(struct pctx *pc)
 		return 0;
 	}
 	if (!pc->o->yes && !ask("Terminate the %zu instance%s this ledger "
-	    "created at %s?", todo, todo == 1 ? "" : "s", pc->pname)) {
+	    "created at %s?", nwanted, nwanted == 1 ? "" : "s", pc->pname)) {
 		free(orphan);
 		ledger_insts_free(rows, n);
 		instance_list_release(&l);
@@ -929,7 +929,7 @@ sub_teardown_all(struct pctx *pc)
 	else {
 		json_decref(arr);
 		printf("%zu of %zu terminated with billing stopped at %s\n",
-		    nok, todo, pc->pname);
+		    nok, nwanted, pc->pname);
 	}
 	if (nfleet > 0)
 		fprintf(stderr, "note: %zu of them belonged to fleets; the next "
@@ -940,7 +940,7 @@ sub_teardown_all(struct pctx *pc)
 	instance_list_release(&l);
 	if (nfailed > 0) {
 		gr_err_set(&e, worst, "teardown-all at %s: %zu of %zu failed",
-		    pc->pname, nfailed, todo);
+		    pc->pname, nfailed, nwanted);
 		rc = fail(&e);
 		if (nunconfirmed > 0)
 			fprintf(stderr, "%s\n", msg_unconfirmed);
