@@ -1645,32 +1645,14 @@ options_parse(const struct provider_conf *conf, struct fake_state *st,
     char **seed, struct gr_err *e)
 {
 	struct buf	 b = BUF_INIT;
-	const char	*key, *val, *s;
+	const char	*key, *val;
 	int64_t		*msp, n;
-	size_t		 i, j;
+	size_t		 j;
 
 	*seed = NULL;
-	for (i = 0; i < conf->noptions; i++) {
-		key = conf->options[i].key;
-		for (j = 0; j < nitems(option_keys); j++)
-			if (strcmp(key, option_keys[j]) == 0)
-				break;
-		if (j == nitems(option_keys)) {
-			gr_err_set(e, GR_E_CONFIG, "provider 'fake': unknown "
-			    "option '%s'", key);
-			s = str_suggest(key, option_keys, nitems(option_keys));
-			if (s != NULL)
-				gr_err_hint(e, "did you mean '%s'?", s);
-			return -1;
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(key, conf->options[j].key) == 0) {
-				gr_err_set(e, GR_E_CONFIG, "provider 'fake': "
-				    "option '%s' is given twice", key);
-				return -1;
-			}
-		}
-	}
+	if (provider_options_check("fake", conf, option_keys,
+	    nitems(option_keys), e) == -1)
+		return -1;
 	for (j = 1; j < nitems(option_keys); j++) {
 		key = option_keys[j];
 		val = kv_get(conf->options, conf->noptions, key);

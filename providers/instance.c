@@ -135,3 +135,42 @@ kv_get(const struct kv *v, size_t n, const char *key)
 			return v[i].value;
 	return NULL;
 }
+
+int
+provider_options_check(const char *provider, const struct provider_conf *conf,
+    const char *const *keys, size_t nkeys, struct gr_err *e)
+{
+	struct buf	 b = BUF_INIT;
+	const char	*k, *s;
+	size_t		 i, j;
+
+	for (i = 0; i < conf->noptions; i++) {
+		k = conf->options[i].key;
+		for (j = 0; j < nkeys; j++)
+			if (strcmp(k, keys[j]) == 0)
+				break;
+		if (j == nkeys) {
+			gr_err_set(e, GR_E_CONFIG, "provider '%s': unknown "
+			    "option '%s'", provider, k);
+			s = str_suggest(k, keys, nkeys);
+			if (s != NULL) {
+				gr_err_hint(e, "did you mean '%s'?", s);
+				return -1;
+			}
+			for (j = 0; j < nkeys; j++)
+				buf_addf(&b, "%s%s", j == 0 ? "" : j + 1 ==
+				    nkeys ? " and " : ", ", keys[j]);
+			gr_err_hint(e, "%s takes %s", provider, buf_str(&b));
+			buf_release(&b);
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(k, conf->options[j].key) == 0) {
+				gr_err_set(e, GR_E_CONFIG, "provider '%s': "
+				    "option '%s' is given twice", provider, k);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}

@@ -184,6 +184,14 @@ struct offer *offer_list_add(struct offer_list *);
 void	 offer_list_release(struct offer_list *);
 void	 offer_list_sort(struct offer_list *);	/* cheapest first */
 const char *kv_get(const struct kv *, size_t, const char *key);
+/*
+ * Every provider's first check of its options: each key must be one of
+ * keys (else GR_E_CONFIG with a "did you mean", or the list of keys) and
+ * given once.
+ */
+int	 provider_options_check(const char *provider,
+	    const struct provider_conf *, const char *const *keys, size_t nkeys,
+	    struct gr_err *);
 
 /* registry.c */
 const struct provider_ops *provider_ops_find(const char *name);

@@ -1557,36 +1557,8 @@ parse_ms(const char *v, int64_t *out)
 static int
 options_check(const struct provider_conf *conf, struct gr_err *e)
 {
-	const char	*k, *s;
-	size_t		 i, j;
-
-	for (i = 0; i < conf->noptions; i++) {
-		k = conf->options[i].key;
-		for (j = 0; j < nitems(option_keys); j++)
-			if (strcmp(k, option_keys[j]) == 0)
-				break;
-		if (j == nitems(option_keys)) {
-			gr_err_set(e, GR_E_CONFIG, "provider 'runpod': unknown "
-			    "option '%s'", k);
-			s = str_suggest(k, option_keys, nitems(option_keys));
-			if (s != NULL)
-				gr_err_hint(e, "did you mean '%s'?", s);
-			else
-				gr_err_hint(e, "runpod takes base_url, "
-				    "graphql_url, api_key_file, cloud_type, "
-				    "image, min_interval_ms, rate_wait_max_ms "
-				    "and timeout_ms");
-			return -1;
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(k, conf->options[j].key) == 0) {
-				gr_err_set(e, GR_E_CONFIG, "provider 'runpod': "
-				    "option '%s' is given twice", k);
-				return -1;
-			}
-		}
-	}
-	return 0;
+	return provider_options_check("runpod", conf, option_keys,
+	    nitems(option_keys), e);
 }
 
 static int

@@ -1325,38 +1325,19 @@ static int
 options_parse(const struct provider_conf *conf, struct vast *v,
     const char **base_url, const char **key_file, struct gr_err *e)
 {
-	const char	*key, *val, *s;
+	const char	*key, *val;
 	char		*end;
-	size_t		 i, j;
+	size_t		 i;
 
 	*base_url = DEFAULT_BASE_URL;
 	*key_file = NULL;
+	if (provider_options_check("vastai", conf, option_keys,
+	    nitems(option_keys), e) == -1)
+		return -1;
 	for (i = 0; i < conf->noptions; i++) {
 		key = conf->options[i].key;
 		val = conf->options[i].value != NULL ?
 		    conf->options[i].value : "";
-		for (j = 0; j < nitems(option_keys); j++)
-			if (strcmp(key, option_keys[j]) == 0)
-				break;
-		if (j == nitems(option_keys)) {
-			gr_err_set(e, GR_E_CONFIG, "provider 'vastai': unknown "
-			    "option '%s'", key);
-			s = str_suggest(key, option_keys, nitems(option_keys));
-			if (s != NULL)
-				gr_err_hint(e, "did you mean '%s'?", s);
-			else
-				gr_err_hint(e, "vastai takes base_url, "
-				    "api_key_file, image, verified_only and "
-				    "time_scale");
-			return -1;
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(key, conf->options[j].key) == 0) {
-				gr_err_set(e, GR_E_CONFIG, "provider 'vastai': "
-				    "option '%s' is given twice", key);
-				return -1;
-			}
-		}
 		if (*val == '\0') {
 			gr_err_set(e, GR_E_CONFIG, "provider 'vastai': option "
 			    "'%s' is empty", key);
