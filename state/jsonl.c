@@ -99,6 +99,8 @@ inst_json(const struct ledger_inst *in)
 	    in->billing_end_ms));
 	json_object_set_new(o, "last_error", str_or_null(in->last_error));
 	json_object_set_new(o, "end_reason", str_or_null(in->end_reason));
+	json_object_set_new(o, "git_commit", str_or_null(in->git_commit));
+	json_object_set_new(o, "ssh_hostkey", str_or_null(in->ssh_hostkey));
 	return o;
 }
 
@@ -118,6 +120,9 @@ event_json(const struct ledger_event *ev)
 	json_object_set_new(o, "to", json_string(inst_state_name(ev->to)));
 	json_object_set_new(o, "kind", str_or_null(ev->kind));
 	json_object_set_new(o, "detail", str_or_null(ev->detail));
+	json_object_set_new(o, "spec_file", str_or_null(ev->spec_file));
+	json_object_set_new(o, "spec_hash", str_or_null(ev->spec_hash));
+	json_object_set_new(o, "git_commit", str_or_null(ev->git_commit));
 	return o;
 }
 
@@ -417,7 +422,9 @@ parse_inst(struct jline *j, bool (*provider_ok)(const char *),
 	    get_i64(j, "billing_end_ms", false, 0, INT64_MAX,
 	    &in->billing_end_ms) == -1 ||
 	    get_str(j, "last_error", false, &in->last_error) == -1 ||
-	    get_str(j, "end_reason", false, &in->end_reason) == -1)
+	    get_str(j, "end_reason", false, &in->end_reason) == -1 ||
+	    get_str(j, "git_commit", false, &in->git_commit) == -1 ||
+	    get_str(j, "ssh_hostkey", false, &in->ssh_hostkey) == -1)
 		goto free_kind;
 	rc = 0;
 free_kind:
@@ -434,7 +441,10 @@ parse_event(struct jline *j, struct ledger_event *ev)
 	    get_state(j, "from", true, &ev->from) == -1 ||
 	    get_state(j, "to", true, &ev->to) == -1 ||
 	    get_str(j, "kind", true, &ev->kind) == -1 ||
-	    get_str(j, "detail", false, &ev->detail) == -1)
+	    get_str(j, "detail", false, &ev->detail) == -1 ||
+	    get_str(j, "spec_file", false, &ev->spec_file) == -1 ||
+	    get_str(j, "spec_hash", false, &ev->spec_hash) == -1 ||
+	    get_str(j, "git_commit", false, &ev->git_commit) == -1)
 		return -1;
 	return 0;
 }
@@ -651,6 +661,9 @@ parse_line(struct jline *j, bool (*provider_ok)(const char *), int64_t now,
 		if (parse_event(j, &ev) == -1) {
 			free(ev.kind);
 			free(ev.detail);
+			free(ev.spec_file);
+			free(ev.spec_hash);
+			free(ev.git_commit);
 			return -1;
 		}
 		d->events = xreallocarray(d->events, d->nevents + 1,

@@ -116,10 +116,26 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE instances ADD COLUMN end_reason TEXT;";
 
+/*
+ * Version 3: the audit trail.  A row records the git commit its spec was
+ * read from and the SHA-256 fingerprint of its SSH host key once first
+ * seen; every event records the spec file, the group's spec hash and the
+ * commit at the moment it was written, so that a report can say which
+ * commit asked for an instance and what it cost.  Events of older
+ * ledgers keep NULL there: what was not recorded is not made up.
+ */
+static const char schema_v3[] =
+	"ALTER TABLE instances ADD COLUMN git_commit TEXT;"
+	"ALTER TABLE instances ADD COLUMN ssh_hostkey TEXT;"
+	"ALTER TABLE events ADD COLUMN spec_file TEXT;"
+	"ALTER TABLE events ADD COLUMN spec_hash TEXT;"
+	"ALTER TABLE events ADD COLUMN git_commit TEXT;";
+
 /* In order; entry i takes user_version i to i + 1. */
 static const struct migration migrations[] = {
 	{ 1, schema_v1, meta_init },
 	{ 2, schema_v2, NULL },
+	{ 3, schema_v3, NULL },
 };
 _Static_assert(nitems(migrations) == LEDGER_SCHEMA_VERSION,
     "one migration per schema version");
@@ -132,14 +148,20 @@ _Static_assert(nitems(migrations) == LEDGER_SCHEMA_VERSION,
 	"uid, label, kind, fleet, group_name, slot, provider, provider_id, " \
 	"state, spec_hash, spec_file, gpu, gpu_count, max_price, price, " \
 	"region, ssh_host, ssh_port, ssh_user, bootstrap_sha256, created_ms, " \
-	"updated_ms, billing_start_ms, billing_end_ms, last_error, end_reason"
+	"updated_ms, billing_start_ms, billing_end_ms, last_error, end_reason, " \
+	"git_commit, ssh_hostkey"
 enum inst_col {
 	C_UID, C_LABEL, C_KIND, C_FLEET, C_GROUP, C_SLOT, C_PROVIDER,
 	C_PROVIDER_ID, C_STATE, C_SPEC_HASH, C_SPEC_FILE, C_GPU, C_GPU_COUNT,
 	C_MAX_PRICE, C_PRICE, C_REGION, C_SSH_HOST, C_SSH_PORT, C_SSH_USER,
 	C_BOOTSTRAP, C_CREATED, C_UPDATED, C_BILL_START, C_BILL_END,
-	C_LAST_ERROR, C_END_REASON,
+	C_LAST_ERROR, C_END_REASON, C_GIT_COMMIT, C_SSH_HOSTKEY,
 };
+
+/* The columns event_read reads, in its order. */
+#define EVENT_COLS \
+	"id, uid, at_ms, from_state, to_state, kind, detail, spec_file, " \
+	"spec_hash, git_commit"
 
 /* Every column a write may set, as named parameters (see bind_inst). */
 #define INST_SETS \
@@ -151,7 +173,8 @@ enum inst_col {
 	"ssh_user = :ssh_user, bootstrap_sha256 = :bootstrap_sha256, " \
 	"updated_ms = :updated_ms, billing_start_ms = :billing_start_ms, " \
 	"billing_end_ms = :billing_end_ms, last_error = :last_error, " \
-	"end_reason = :end_reason"
+	"end_reason = :end_reason, git_commit = :git_commit, " \
+	"ssh_hostkey = :ssh_hostkey"
 
 /*
  * Errors.  Every SQLite failure becomes one GR_E_LEDGER line naming the
@@ -298,6 +321,8 @@ bind_inst(sqlite3_stmt *st, const struct ledger_inst *in,
 	B(bind_i64(st, ":billing_end_ms", in->billing_end_ms));
 	B(bind_str(st, ":last_error", in->last_error));
 	B(bind_str(st, ":end_reason", in->end_reason));
+	B(bind_str(st, ":git_commit", in->git_commit));
+	B(bind_str(st, ":ssh_hostkey", in->ssh_hostkey));
 #undef B
 	return rc;
 }
@@ -363,21 +388,27 @@ row_read(struct ledger *l, sqlite3_stmt *st, struct ledger_inst *in,
 	in->billing_end_ms = sqlite3_column_int64(st, C_BILL_END);
 	in->last_error = col_str(st, C_LAST_ERROR);
 	in->end_reason = col_str(st, C_END_REASON);
+	in->git_commit = col_str(st, C_GIT_COMMIT);
+	in->ssh_hostkey = col_str(st, C_SSH_HOSTKEY);
 	return 0;
 }
 
-/* Append one event; the caller holds a write transaction. */
+/*
+ * Append one event; the caller holds a write transaction.  The audit
+ * fields (spec file, spec hash, commit) are the row's as it is written.
+ */
 static int
 event_add(struct ledger *l, int64_t uid, int64_t at_ms, enum inst_state from,
     enum inst_state to, const char *kind, const char *detail,
-    struct gr_err *e)
+    const struct ledger_inst *row, struct gr_err *e)
 {
 	sqlite3_stmt	*st;
 	int		 rc;
 
 	if (db_prepare(l, "INSERT INTO events (uid, at_ms, from_state, "
-	    "to_state, kind, detail) VALUES (:uid, :at, :from, :to, :kind, "
-	    ":detail)", &st, "record event", e) == -1)
+	    "to_state, kind, detail, spec_file, spec_hash, git_commit) "
+	    "VALUES (:uid, :at, :from, :to, :kind, :detail, :spec_file, "
+	    ":spec_hash, :git_commit)", &st, "record event", e) == -1)
 		return -1;
 	rc = bind_i64(st, ":uid", uid);
 	if (rc == SQLITE_OK)
@@ -390,6 +421,12 @@ event_add(struct ledger *l, int64_t uid, int64_t at_ms, enum inst_state from,
 		rc = bind_str(st, ":kind", kind != NULL ? kind : "update");
 	if (rc == SQLITE_OK)
 		rc = bind_str(st, ":detail", detail);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":spec_file", row->spec_file);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":spec_hash", row->spec_hash);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":git_commit", row->git_commit);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 	if (rc != SQLITE_OK) {
@@ -729,14 +766,15 @@ intent_insert(struct ledger *l, const struct ledger_inst *in, int64_t now,
 	    "slot, provider, provider_id, state, spec_hash, spec_file, gpu, "
 	    "gpu_count, max_price, price, region, ssh_host, ssh_port, "
 	    "ssh_user, bootstrap_sha256, created_ms, updated_ms, "
-	    "billing_start_ms, billing_end_ms, last_error, end_reason) "
+	    "billing_start_ms, billing_end_ms, last_error, end_reason, "
+	    "git_commit, ssh_hostkey) "
 	    "VALUES (:kind, "
 	    ":fleet, :group, :slot, :provider, :provider_id, :state, "
 	    ":spec_hash, :spec_file, :gpu, :gpu_count, :max_price, :price, "
 	    ":region, :ssh_host, :ssh_port, :ssh_user, :bootstrap_sha256, "
 	    ":created_ms, :updated_ms, :billing_start_ms, :billing_end_ms, "
-	    ":last_error, :end_reason)", &st, "record spawn intent",
-	    e) == -1)
+	    ":last_error, :end_reason, :git_commit, :ssh_hostkey)", &st,
+	    "record spawn intent", e) == -1)
 		return -1;
 	rc = bind_inst(st, in, INST_IDLE, now);
 	if (rc == SQLITE_OK)
@@ -806,7 +844,7 @@ ledger_intent_spawn(struct ledger *l, struct ledger_inst *in,
 	if (label_store(l, uid, label, e) == -1)
 		goto free_label;
 	if (event_add(l, uid, now, INST_IDLE, INST_IDLE, "spawn-intent", NULL,
-	    e) == -1)
+	    in, e) == -1)
 		goto free_label;
 	if (tx_commit(l, e) == -1)
 		goto free_label;
@@ -914,8 +952,8 @@ ledger_update(struct ledger *l, const struct ledger_inst *in,
 		goto rollback;
 	if (row_update(l, in, now, e) == -1)
 		goto rollback;
-	if (event_add(l, in->uid, now, from, in->state, kind, detail, e) ==
-	    -1)
+	if (event_add(l, in->uid, now, from, in->state, kind, detail, in,
+	    e) == -1)
 		goto rollback;
 	if (tx_commit(l, e) == -1)
 		goto unlock;
@@ -1074,6 +1112,9 @@ event_read(struct ledger *l, sqlite3_stmt *st, struct ledger_event *ev,
 	}
 	ev->kind = col_str(st, 5);
 	ev->detail = col_str(st, 6);
+	ev->spec_file = col_str(st, 7);
+	ev->spec_hash = col_str(st, 8);
+	ev->git_commit = col_str(st, 9);
 	return 0;
 }
 
@@ -1090,10 +1131,8 @@ ledger_events(struct ledger *l, int64_t uid, struct ledger_event **out,
 	*nout = 0;
 	ledger_lock_mu(l);
 	if (db_prepare(l, uid == 0 ?
-	    "SELECT id, uid, at_ms, from_state, to_state, kind, detail "
-	    "FROM events ORDER BY id" :
-	    "SELECT id, uid, at_ms, from_state, to_state, kind, detail "
-	    "FROM events WHERE uid = :uid ORDER BY id", &st, "list events",
+	    "SELECT " EVENT_COLS " FROM events ORDER BY id" :
+	    "SELECT " EVENT_COLS " FROM events WHERE uid = :uid ORDER BY id", &st, "list events",
 	    e) == -1)
 		goto unlock;
 	if (uid != 0 && bind_i64(st, ":uid", uid) != SQLITE_OK) {
@@ -1391,8 +1430,8 @@ ledger_dump_read(struct ledger *l, bool events, struct ledger_dump *d,
 	if (rc == -1)
 		goto rollback;
 	if (events) {
-		if (db_prepare(l, "SELECT id, uid, at_ms, from_state, "
-		    "to_state, kind, detail FROM events ORDER BY id", &st,
+		if (db_prepare(l, "SELECT " EVENT_COLS " FROM events "
+		    "ORDER BY id", &st,
 		    "list events", e) == -1)
 			goto rollback;
 		rc = events_query(l, st, &d->events, &d->nevents, e);
@@ -1452,13 +1491,15 @@ row_insert(struct ledger *l, const struct ledger_inst *in, int64_t *uid,
 	    "group_name, slot, provider, provider_id, state, spec_hash, "
 	    "spec_file, gpu, gpu_count, max_price, price, region, ssh_host, "
 	    "ssh_port, ssh_user, bootstrap_sha256, created_ms, updated_ms, "
-	    "billing_start_ms, billing_end_ms, last_error, end_reason) "
+	    "billing_start_ms, billing_end_ms, last_error, end_reason, "
+	    "git_commit, ssh_hostkey) "
 	    "VALUES (:uid, :label, :kind, "
 	    ":fleet, :group, :slot, :provider, :provider_id, :state, "
 	    ":spec_hash, :spec_file, :gpu, :gpu_count, :max_price, :price, "
 	    ":region, :ssh_host, :ssh_port, :ssh_user, :bootstrap_sha256, "
 	    ":created_ms, :updated_ms, :billing_start_ms, :billing_end_ms, "
-	    ":last_error, :end_reason)", &st, "import instance", e) == -1)
+	    ":last_error, :end_reason, :git_commit, :ssh_hostkey)", &st,
+	    "import instance", e) == -1)
 		return -1;
 	rc = bind_inst(st, in, in->state, in->updated_ms);
 	if (rc == SQLITE_OK)
@@ -1488,8 +1529,9 @@ event_insert(struct ledger *l, const struct ledger_event *ev,
 	int		 rc;
 
 	if (db_prepare(l, "INSERT INTO events (id, uid, at_ms, from_state, "
-	    "to_state, kind, detail) VALUES (:id, :uid, :at, :from, :to, "
-	    ":kind, :detail)", &st, "import event", e) == -1)
+	    "to_state, kind, detail, spec_file, spec_hash, git_commit) "
+	    "VALUES (:id, :uid, :at, :from, :to, :kind, :detail, :spec_file, "
+	    ":spec_hash, :git_commit)", &st, "import event", e) == -1)
 		return -1;
 	rc = bind_i64(st, ":id", ev->id);
 	if (rc == SQLITE_OK)
@@ -1504,6 +1546,12 @@ event_insert(struct ledger *l, const struct ledger_event *ev,
 		rc = bind_str(st, ":kind", ev->kind);
 	if (rc == SQLITE_OK)
 		rc = bind_str(st, ":detail", ev->detail);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":spec_file", ev->spec_file);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":spec_hash", ev->spec_hash);
+	if (rc == SQLITE_OK)
+		rc = bind_str(st, ":git_commit", ev->git_commit);
 	if (rc == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
 		rc = SQLITE_ERROR;
 	if (rc != SQLITE_OK) {
@@ -1622,7 +1670,7 @@ load_adopted(struct ledger *l, const struct ledger_dump *d, size_t i,
 	detail = line > 0 ? xasprintf("adopted from %s:%zu", d->source !=
 	    NULL ? d->source : "input", line) : NULL;
 	rc = event_add(l, uid, now, INST_IDLE, in.state, "imported", detail,
-	    e);
+	    &in, e);
 	free(detail);
 	return rc;
 }
@@ -1733,6 +1781,8 @@ ledger_inst_release(struct ledger_inst *in)
 	free(in->bootstrap_sha256);
 	free(in->last_error);
 	free(in->end_reason);
+	free(in->git_commit);
+	free(in->ssh_hostkey);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -1755,6 +1805,8 @@ ledger_inst_copy(struct ledger_inst *dst, const struct ledger_inst *src)
 	dst->bootstrap_sha256 = dup_or_null(src->bootstrap_sha256);
 	dst->last_error = dup_or_null(src->last_error);
 	dst->end_reason = dup_or_null(src->end_reason);
+	dst->git_commit = dup_or_null(src->git_commit);
+	dst->ssh_hostkey = dup_or_null(src->ssh_hostkey);
 }
 
 void
@@ -1779,6 +1831,9 @@ ledger_events_free(struct ledger_event *v, size_t n)
 	for (i = 0; i < n; i++) {
 		free(v[i].kind);
 		free(v[i].detail);
+		free(v[i].spec_file);
+		free(v[i].spec_hash);
+		free(v[i].git_commit);
 	}
 	free(v);
 }

@@ -17,7 +17,7 @@
 
 #define LEDGER_FILE		"ledger.sqlite"
 #define LEDGER_LOCK_FILE	"ledger.lock"
-#define LEDGER_SCHEMA_VERSION	2
+#define LEDGER_SCHEMA_VERSION	3
 
 struct ledger;
 struct ledger_lock;
@@ -56,6 +56,10 @@ struct ledger_inst {
 	char		*end_reason;	/* why it ended ("ttl", "vanished",
 					 * "terminated", ...); NULL: not
 					 * ended, or not known (schema v1) */
+	char		*git_commit;	/* commit the spec was read from,
+					 * "+dirty" appended when the file
+					 * differed; NULL: not in git */
+	char		*ssh_hostkey;	/* "SHA256:..." once first seen */
 };
 
 struct ledger_event {
@@ -65,6 +69,11 @@ struct ledger_event {
 	enum inst_state	 from, to;
 	char		*kind;		/* "spawn-intent", "running", ... */
 	char		*detail;	/* owned; may be NULL */
+	/* the row's audit fields when the event was written (schema v3;
+	 * NULL in events of older ledgers) */
+	char		*spec_file;
+	char		*spec_hash;
+	char		*git_commit;
 };
 
 /* ledger.c */

@@ -349,7 +349,10 @@ test_bad_files(const char *top)
 	free(path);
 }
 
-/* A version-1 ledger (no end_reason) keeps its rows through version 2. */
+/*
+ * A version-1 ledger (no end_reason, no audit columns) keeps its rows and
+ * events through versions 2 and 3.
+ */
 static void
 test_v1(const char *top)
 {
@@ -371,6 +374,11 @@ test_v1(const char *top)
 	l = NULL;
 	db = db_open(dir);
 	ok(sqlite3_exec(db, "ALTER TABLE instances DROP COLUMN end_reason;"
+	    "ALTER TABLE instances DROP COLUMN git_commit;"
+	    "ALTER TABLE instances DROP COLUMN ssh_hostkey;"
+	    "ALTER TABLE events DROP COLUMN spec_file;"
+	    "ALTER TABLE events DROP COLUMN spec_hash;"
+	    "ALTER TABLE events DROP COLUMN git_commit;"
 	    "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK,
 	    "v1: made a version-1 ledger by hand");
 	sqlite3_close(db);
@@ -379,10 +387,14 @@ test_v1(const char *top)
 	like(e.hint, "apply", "v1: the hint says a mutating command migrates");
 	gr_err_clear(&e);
 	ok_err(ledger_open(dir, true, &l, &e) == 0, &e, "v1: a writer "
-	    "migrates it to version 2");
+	    "migrates it to the current version");
 	if (l != NULL) {
+		struct ledger_event	*ev = NULL;
+		size_t			 nev = 0;
+
 		memset(&got, 0, sizeof(got));
-		is_int(ledger_schema_version(l), 2, "v1: now version 2");
+		is_int(ledger_schema_version(l), LEDGER_SCHEMA_VERSION,
+		    "v1: now the current version");
 		ok_err(ledger_get(l, r.uid, &got, &e) == 0, &e,
 		    "v1: the old row survived");
 		is_str(got.label, r.label, "v1: with its label");
@@ -396,7 +408,19 @@ test_v1(const char *top)
 		memset(&got, 0, sizeof(got));
 		ledger_get(l, r.uid, &got, &e);
 		is_str(got.end_reason, "ttl", "v1: and reads back");
+		ok(got.git_commit == NULL && got.ssh_hostkey == NULL,
+		    "v1: the v3 columns are NULL on old rows");
 		ledger_inst_release(&got);
+		ok_err(ledger_events(l, r.uid, &ev, &nev, &e) == 0, &e,
+		    "v1: events read after the migration");
+		is_int(nev, 2, "v1: the old event and the new one");
+		if (nev == 2) {
+			ok(ev[0].spec_file == NULL && ev[0].git_commit ==
+			    NULL, "v1: the old event has no audit fields "
+			    "(nothing made up)");
+			is_str(ev[1].kind, "expired", "v1: the new event");
+		}
+		ledger_events_free(ev, nev);
 	} else
 		skip(7, "no ledger");
 	ledger_close(l);

@@ -165,7 +165,7 @@ test_round_trip(void)
 	s1 = export_str(a, true);
 	like(s1, "{\"type\":\"ledger\",\"ledger_id\":\"", "the first line "
 	    "is the ledger line");
-	like(s1, "\"schema_version\":2,", "it gives the schema version");
+	like(s1, "\"schema_version\":3,", "it gives the schema version");
 	like(s1, "\"instances\":2,\"events\":5}", "it counts instances and "
 	    "events");
 	like(s1, "\"max_price_micros\":700000,\"max_price\":\"0.70\"",

@@ -100,7 +100,7 @@ else
 	skip "import takes the writer lock: a held lock refuses it (75)" \
 	    "no flock(1)"
 fi
-like "$T/exp.jsonl" '^\{"type":"ledger","ledger_id":"[0-9a-f]{16}","schema_version":2,' \
+like "$T/exp.jsonl" '^\{"type":"ledger","ledger_id":"[0-9a-f]{16}","schema_version":3,' \
     "the first line is the ledger line"
 is "$(grep -c '"type":"instance"' "$T/exp.jsonl")" 2 "2 instance lines"
 like "$T/exp.jsonl" '"type":"event".*"kind":"spawn-intent"' \
