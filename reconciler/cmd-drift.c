@@ -48,6 +48,7 @@ struct drow {
 	char		*group;		/* owned; NULL: untracked */
 	char		*id;		/* owned; "-" when unknown */
 	char		*label;		/* owned; may be NULL */
+	char		*commit;	/* owned; spawned from; NULL: unknown */
 	enum inst_state	 state;
 	unsigned	 classes;	/* 1 << enum drift_class; 0: clean */
 	money_t		 price;		/* billed per hour */
@@ -72,6 +73,8 @@ struct report {
 	struct drow	*rows;		/* owned */
 	size_t		 nrows;
 	struct dsum	*groups, *fleets, *provs;	/* owned */
+	struct dsum	*commits;	/* owned; by spawning commit */
+	size_t		 ncommits;
 	size_t		 ngroups, nfleets, nprovs;
 	int64_t		 since_ms;	/* 0: none */
 	int64_t		 until_ms;	/* 0: none (now) */
@@ -80,27 +83,6 @@ struct report {
 	size_t		 nclean;
 	size_t		 ndrift;	/* lines that are not clean */
 };
-
-/* "2026-11-23T00:00:00Z" or a duration ago ("24h", "7d"). */
-static bool
-time_arg_parse(const char *s, int64_t now, int64_t *out)
-{
-	struct tm	 tm;
-	const char	*why;
-	char		*end;
-	int64_t		 secs;
-
-	if (duration_parse(s, &secs, &why)) {
-		*out = now - secs * 1000;
-		return true;
-	}
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL || strcmp(end, "Z") != 0)
-		return false;
-	*out = (int64_t)timegm(&tm) * 1000;
-	return true;
-}
 
 /* Billed price times billed time within [lo, hi). */
 static money_t
@@ -183,17 +165,14 @@ add_ledger_row(struct ctx *c, struct report *rp, const struct ledger_inst *r,
 	}
 	d = row_add(rp);
 	d->provider = xstrdup(r->provider);
-	if (r->kind == LEDGER_KIND_ADHOC)
-		d->address = xasprintf("adhoc/%s", r->group);
-	else {
-		d->address = xasprintf("%s/%s/%d", r->fleet, r->group,
-		    r->slot);
+	d->address = row_address(r);
+	if (r->kind != LEDGER_KIND_ADHOC)
 		d->fleet = xstrdup(r->fleet);
-	}
 	d->group = xstrdup(r->group);
 	d->id = xstrdup(r->provider_id != NULL ? r->provider_id :
 	    seen != NULL && seen->id != NULL ? seen->id : "-");
 	d->label = r->label != NULL ? xstrdup(r->label) : NULL;
+	d->commit = r->git_commit != NULL ? xstrdup(r->git_commit) : NULL;
 	d->state = r->state;
 	d->price = r->price;
 	d->max_price = r->max_price;
@@ -339,6 +318,11 @@ report_build(struct ctx *c, const struct observation *o, struct report *rp,
 			s->rate += d->rate;
 			free(gname);
 		}
+		if (d->commit != NULL) {
+			s = dsum_get(&rp->commits, &rp->ncommits, d->commit);
+			s->cost += d->cost;
+			s->rate += d->rate;
+		}
 		if (d->classes & (1u << DC_FOREIGN))
 			continue;	/* not ours: not our money */
 		rp->cost += d->cost;
@@ -359,6 +343,7 @@ report_build(struct ctx *c, const struct observation *o, struct report *rp,
 	qsort(rp->provs, rp->nprovs, sizeof(*rp->provs), dsum_cmp);
 	qsort(rp->fleets, rp->nfleets, sizeof(*rp->fleets), dsum_cmp);
 	qsort(rp->groups, rp->ngroups, sizeof(*rp->groups), dsum_cmp);
+	qsort(rp->commits, rp->ncommits, sizeof(*rp->commits), dsum_cmp);
 	for (i = 0; i < rp->nrows; i++) {
 		if (rp->rows[i].classes == 0)
 			rp->nclean++;
@@ -388,6 +373,7 @@ report_release(struct report *rp)
 		free(rp->rows[i].group);
 		free(rp->rows[i].id);
 		free(rp->rows[i].label);
+		free(rp->rows[i].commit);
 	}
 	free(rp->rows);
 	for (i = 0; i < rp->ngroups; i++)
@@ -396,6 +382,9 @@ report_release(struct report *rp)
 		free(rp->fleets[i].name);
 	for (i = 0; i < rp->nprovs; i++)
 		free(rp->provs[i].name);
+	for (i = 0; i < rp->ncommits; i++)
+		free(rp->commits[i].name);
+	free(rp->commits);
 	free(rp->groups);
 	free(rp->fleets);
 	free(rp->provs);
@@ -467,6 +456,11 @@ print_table(const struct report *rp, FILE *fp)
 		fprintf(fp, "provider %s: $%s/h, cost $%s\n", rp->provs[i].name,
 		    m(rp->provs[i].rate, m1, sizeof(m1)),
 		    m(rp->provs[i].cost, m2, sizeof(m2)));
+	for (i = 0; i < rp->ncommits; i++)
+		fprintf(fp, "spawned from commit %s: $%s/h, cost $%s\n",
+		    rp->commits[i].name,
+		    m(rp->commits[i].rate, m1, sizeof(m1)),
+		    m(rp->commits[i].cost, m2, sizeof(m2)));
 	fprintf(fp, "total: cost $%s; burning $%s/h (24h $%s, 30d $%s); "
 	    "spent on instances nobody asked for $%s\n",
 	    m(rp->cost, m1, sizeof(m1)), m(rp->rate, m2, sizeof(m2)),
@@ -537,6 +531,8 @@ print_json(const struct report *rp, FILE *fp)
 		json_object_set_new(o, "id", json_string(d->id));
 		json_object_set_new(o, "label", d->label != NULL ?
 		    json_string(d->label) : json_null());
+		json_object_set_new(o, "git_commit", d->commit != NULL ?
+		    json_string(d->commit) : json_null());
 		json_object_set_new(o, "state",
 		    json_string(inst_state_name(d->state)));
 		cl = json_array();
@@ -563,6 +559,8 @@ print_json(const struct report *rp, FILE *fp)
 	    rp->nfleets, true));
 	json_object_set_new(doc, "providers", dsums_json(rp->provs,
 	    rp->nprovs, false));
+	json_object_set_new(doc, "commits", dsums_json(rp->commits,
+	    rp->ncommits, false));
 	o = json_object();
 	json_money(o, "cost", rp->cost);
 	json_money(o, "rate_per_hour", rp->rate);
@@ -607,13 +605,13 @@ csv_sum(FILE *fp, const char *kind, const char *name, money_t rate,
 
 	fprintf(fp, "%s,", kind);
 	csv_field(fp, name, false);
-	fprintf(fp, ",,,,,,%s,%s,\n", m(rate, m1, sizeof(m1)),
+	fprintf(fp, ",,,,,,%s,%s,,\n", m(rate, m1, sizeof(m1)),
 	    m(cost, m2, sizeof(m2)));
 }
 
 /*
  * One table: every line has a kind (instance, group, fleet, provider,
- * total), so that a spreadsheet can filter on it.
+ * commit, total), so that a spreadsheet can filter on it.
  */
 static void
 print_csv(const struct report *rp, FILE *fp)
@@ -623,7 +621,7 @@ print_csv(const struct report *rp, FILE *fp)
 	size_t		 i;
 
 	fputs("kind,name,provider,id,label,state,classes,price_per_hour,"
-	    "max_price_per_hour,rate_per_hour,cost,unasked\n", fp);
+	    "max_price_per_hour,rate_per_hour,cost,unasked,git_commit\n", fp);
 	for (i = 0; i < rp->nrows; i++) {
 		const struct drow *d = &rp->rows[i];
 
@@ -634,10 +632,11 @@ print_csv(const struct report *rp, FILE *fp)
 		csv_field(fp, d->label != NULL ? d->label : "", false);
 		csv_field(fp, inst_state_name(d->state), false);
 		csv_field(fp, classes_fmt(d->classes, &b), false);
-		fprintf(fp, "%s,%s,%s,%s,%s\n", m(d->price, m1, sizeof(m1)),
+		fprintf(fp, "%s,%s,%s,%s,%s,", m(d->price, m1, sizeof(m1)),
 		    m(d->max_price, m2, sizeof(m2)),
 		    m(d->rate, m3, sizeof(m3)), m(d->cost, m4, sizeof(m4)),
 		    m(d->unasked, m5, sizeof(m5)));
+		csv_field(fp, d->commit != NULL ? d->commit : "", true);
 	}
 	for (i = 0; i < rp->ngroups; i++)
 		csv_sum(fp, "group", rp->groups[i].name, rp->groups[i].rate,
@@ -648,7 +647,10 @@ print_csv(const struct report *rp, FILE *fp)
 	for (i = 0; i < rp->nprovs; i++)
 		csv_sum(fp, "provider", rp->provs[i].name, rp->provs[i].rate,
 		    rp->provs[i].cost);
-	fprintf(fp, "total,,,,,,,,,%s,%s,%s\n", m(rp->rate, m1, sizeof(m1)),
+	for (i = 0; i < rp->ncommits; i++)
+		csv_sum(fp, "commit", rp->commits[i].name,
+		    rp->commits[i].rate, rp->commits[i].cost);
+	fprintf(fp, "total,,,,,,,,,%s,%s,%s,\n", m(rp->rate, m1, sizeof(m1)),
 	    m(rp->cost, m2, sizeof(m2)), m(rp->unasked, m3, sizeof(m3)));
 	buf_release(&b);
 }
@@ -685,6 +687,11 @@ print_markdown(const struct report *rp, FILE *fp)
 		fprintf(fp, "| provider %s | %s | %s |\n", rp->provs[i].name,
 		    m(rp->provs[i].rate, m1, sizeof(m1)),
 		    m(rp->provs[i].cost, m2, sizeof(m2)));
+	for (i = 0; i < rp->ncommits; i++)
+		fprintf(fp, "| spawned from commit %s | %s | %s |\n",
+		    rp->commits[i].name,
+		    m(rp->commits[i].rate, m1, sizeof(m1)),
+		    m(rp->commits[i].cost, m2, sizeof(m2)));
 	fprintf(fp, "| **all** | %s | %s |\n\n", m(rp->rate, m1, sizeof(m1)),
 	    m(rp->cost, m2, sizeof(m2)));
 	fprintf(fp, "Projected at this rate: $%s in 24 h, $%s in 30 days.  "

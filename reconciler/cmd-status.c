@@ -10,25 +10,6 @@
 
 #include "reconciler.h"
 
-static money_t
-row_cost(const struct ledger_inst *r, int64_t now)
-{
-	int64_t	 end;
-
-	if (r->billing_start_ms == 0)
-		return 0;
-	end = r->billing_end_ms > 0 ? r->billing_end_ms : now;
-	return money_cost(r->price, end - r->billing_start_ms);
-}
-
-static char *
-row_address(const struct ledger_inst *r)
-{
-	if (r->kind == LEDGER_KIND_ADHOC)
-		return xasprintf("adhoc/%s", r->group);
-	return xasprintf("%s/%s/%d", r->fleet, r->group, r->slot);
-}
-
 static void
 status_json(const struct ledger_inst *rows, size_t n, int64_t now)
 {
@@ -97,6 +78,14 @@ cmd_status_exec(struct ctx *c, int argc, char **argv)
 		fprintf(stderr, "gpureconcile: status takes no arguments\n");
 		return GR_EXIT_USAGE;
 	}
+	if (c->opts->history)
+		return status_history(c);
+	if (c->opts->instance != NULL || c->opts->since != NULL ||
+	    c->opts->until != NULL) {
+		fprintf(stderr, "gpureconcile: status: --instance, --since and "
+		    "--until go with --history\n");
+		return GR_EXIT_USAGE;
+	}
 	if (c->ledger != NULL &&
 	    ledger_list(c->ledger, c->opts->all, &rows, &n, &e) == -1)
 		return report_error(&e);
@@ -146,7 +135,8 @@ cmd_status_exec(struct ctx *c, int argc, char **argv)
 
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
-	.usage = "[--all] [--json]",
+	.usage = "[--all] [--json] | --history [--instance X] [--since T] "
+	    "[--until T] [--json]",
 	.summary = "show tracked instances from the ledger (no provider call)",
 	.help =
 	    "Prints every instance the ledger tracks: address, state, "
@@ -158,7 +148,18 @@ const struct cmd_entry cmd_status_entry = {
 	    "or watch.\n"
 	    "\n"
 	    "  --all    include terminated instances\n"
-	    "  --json   a JSON array, one object per instance\n",
+	    "  --json   a JSON array, one object per instance\n"
+	    "\n"
+	    "With --history it prints the audit trail instead: every event "
+	    "of the ledger\n"
+	    "with the spec file, spec hash and git commit it was written "
+	    "under, then the\n"
+	    "instances grouped by the commit that spawned them with what they "
+	    "cost.\n"
+	    "  --instance X   one instance (provider id, label or "
+	    "fleet/group/slot)\n"
+	    "  --since T, --until T   events in a window (2026-11-23T00:00:00Z "
+	    "or 24h ago)\n",
 	.flags = CMD_READS_LEDGER,
 	.exec = cmd_status_exec,
 };

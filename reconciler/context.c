@@ -107,6 +107,41 @@ ctx_load_spec(struct ctx *c, struct gr_err *e)
 	return 0;
 }
 
+/*
+ * Tell the ledger which commit each fleet file and spec root was read
+ * from, for the audit trail.  One git run or two per path; only writers
+ * pay it.  A file in no work tree records no commit.
+ */
+void
+ctx_audit_spec(struct ctx *c)
+{
+	struct ledger_audit	*v;
+	size_t			 n = 0, i, j;
+	const char		*path;
+
+	if (c->spec == NULL || c->ledger == NULL)
+		return;
+	v = xcalloc(c->spec->nfleets + c->spec->nroots, sizeof(*v));
+	for (i = 0; i < c->spec->nroots + c->spec->nfleets; i++) {
+		path = i < c->spec->nroots ? c->spec->roots[i] :
+		    c->spec->fleets[i - c->spec->nroots].file;
+		for (j = 0; j < n && strcmp(v[j].path, path) != 0; j++)
+			;
+		if (j < n)
+			continue;	/* several fleets in one file */
+		v[n].path = path;
+		v[n].commit = git_describe(path);
+		if (v[n].commit != NULL)
+			log_debug("%s: read from commit %s", path,
+			    v[n].commit);
+		n++;
+	}
+	ledger_set_audit(c->ledger, v, n);
+	for (i = 0; i < n; i++)
+		free((char *)v[i].commit);
+	free(v);
+}
+
 int
 ctx_provider(struct ctx *c, const char *name, struct provider **out,
     struct gr_err *e)

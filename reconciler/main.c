@@ -42,6 +42,7 @@ enum {
 	OPT_MARKDOWN,
 	OPT_SINCE,
 	OPT_UNTIL,
+	OPT_HISTORY,
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "markdown",		no_argument,		NULL, OPT_MARKDOWN },
 	{ "since",		required_argument,	NULL, OPT_SINCE },
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
+	{ "history",		no_argument,		NULL, OPT_HISTORY },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -190,6 +192,9 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 		case OPT_UNTIL:
 			o->until = optarg;
 			break;
+		case OPT_HISTORY:
+			o->history = true;
+			break;
 		case OPT_PARALLEL:
 			v = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || v < 1 ||
@@ -259,6 +264,8 @@ run_command(const struct cmd_entry *ce, struct options *o, int argc,
 	if (ce->flags & CMD_NEEDS_LEDGER) {
 		if (ctx_open_ledger(&c, true, &e) == -1)
 			goto fail;
+		if (ce->flags & CMD_NEEDS_SPEC)
+			ctx_audit_spec(&c);
 	} else if (ce->flags & CMD_READS_LEDGER) {
 		if (ctx_open_ledger(&c, false, &e) == -1) {
 			if (e.code != GR_E_NOT_FOUND)

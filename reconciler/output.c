@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -172,4 +173,44 @@ plan_print_json(const struct plan *p, FILE *fp)
 	    JSON_REAL_PRECISION(10));
 	fputc('\n', fp);
 	json_decref(root);
+}
+
+/* "2026-11-23T00:00:00Z" or a duration ago ("24h", "7d"). */
+bool
+time_arg_parse(const char *s, int64_t now, int64_t *out)
+{
+	struct tm	 tm;
+	const char	*why;
+	char		*end;
+	int64_t		 secs;
+
+	if (duration_parse(s, &secs, &why)) {
+		*out = now - secs * 1000;
+		return true;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL || strcmp(end, "Z") != 0)
+		return false;
+	*out = (int64_t)timegm(&tm) * 1000;
+	return true;
+}
+
+money_t
+row_cost(const struct ledger_inst *r, int64_t now)
+{
+	int64_t	 end;
+
+	if (r->billing_start_ms == 0)
+		return 0;
+	end = r->billing_end_ms > 0 ? r->billing_end_ms : now;
+	return money_cost(r->price, end - r->billing_start_ms);
+}
+
+char *
+row_address(const struct ledger_inst *r)
+{
+	if (r->kind == LEDGER_KIND_ADHOC)
+		return xasprintf("adhoc/%s", r->group);
+	return xasprintf("%s/%s/%d", r->fleet, r->group, r->slot);
 }

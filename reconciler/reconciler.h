@@ -78,6 +78,7 @@ struct options {
 	bool		 markdown;
 	const char	*since;		/* --since T (as given) */
 	const char	*until;		/* --until T */
+	bool		 history;	/* status --history */
 };
 
 /*
@@ -160,6 +161,8 @@ int	 ctx_open_ledger(struct ctx *, bool create, struct gr_err *);
 int	 ctx_lock(struct ctx *, const char *what, struct gr_err *);
 /* Load -f paths (or the config's); prints diags to stderr on failure. */
 int	 ctx_load_spec(struct ctx *, struct gr_err *);
+/* Record in the ledger which git commit each spec path was read from. */
+void	 ctx_audit_spec(struct ctx *);
 /* The live provider by name, created on first use. */
 int	 ctx_provider(struct ctx *, const char *name, struct provider **,
 	    struct gr_err *);
@@ -365,5 +368,13 @@ void	 cmd_print_help(const struct cmd_entry *, FILE *);
 
 /* Report an error on stderr and return its exit code. */
 int	 report_error(const struct gr_err *);
+/* output.c: "2026-11-23T00:00:00Z" or a duration ago ("24h", "7d"). */
+bool	 time_arg_parse(const char *, int64_t now, int64_t *ms);
+/* A row's billed price times its billed time up to now. */
+money_t	 row_cost(const struct ledger_inst *, int64_t now);
+/* "fleet/group/slot", or "adhoc/NAME"; owned. */
+char	*row_address(const struct ledger_inst *);
+/* history.c: `status --history`, the audit trail. */
+int	 status_history(struct ctx *);
 
 #endif /* GR_RECONCILER_H */

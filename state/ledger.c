@@ -37,6 +37,8 @@ struct ledger {
 	char		 id[LEDGER_ID_LEN + 1];
 	int		 version;	/* user_version once open */
 	pthread_mutex_t	 mu;		/* held across each public call */
+	struct ledger_audit *audit;	/* owned; see ledger_set_audit */
+	size_t		 naudit;
 };
 
 /* A forward migration: run sql, then fn, in one transaction. */
@@ -393,9 +395,27 @@ row_read(struct ledger *l, sqlite3_stmt *st, struct ledger_inst *in,
 	return 0;
 }
 
+static const char *audit_lookup(const struct ledger *, const char *);
+
+/*
+ * The commit an event records: the one this process read the row's spec
+ * file from, when it read one that covers it (ledger_set_audit); else the
+ * commit the row was made from.
+ */
+static const char *
+event_commit(const struct ledger *l, const struct ledger_inst *row)
+{
+	const char	*c;
+
+	if (l->naudit > 0 && (c = audit_lookup(l, row->spec_file)) != NULL)
+		return c;
+	return row->git_commit;
+}
+
 /*
  * Append one event; the caller holds a write transaction.  The audit
- * fields (spec file, spec hash, commit) are the row's as it is written.
+ * fields (spec file, spec hash, commit) are the row's as it is written,
+ * the commit as event_commit says.
  */
 static int
 event_add(struct ledger *l, int64_t uid, int64_t at_ms, enum inst_state from,
@@ -426,7 +446,7 @@ event_add(struct ledger *l, int64_t uid, int64_t at_ms, enum inst_state from,
 	if (rc == SQLITE_OK)
 		rc = bind_str(st, ":spec_hash", row->spec_hash);
 	if (rc == SQLITE_OK)
-		rc = bind_str(st, ":git_commit", row->git_commit);
+		rc = bind_str(st, ":git_commit", event_commit(l, row));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 	if (rc != SQLITE_OK) {
@@ -440,6 +460,48 @@ finalize:
 	sqlite3_finalize(st);
 	return -1;
 }
+
+/*
+ * The audit table: which commit each spec path was read from in this
+ * process.  The longest path that is the spec file itself or one of its
+ * parent directories wins.
+ */
+static const char *
+audit_lookup(const struct ledger *l, const char *file)
+{
+	const struct ledger_audit	*best = NULL;
+	size_t				 i, n, bestn = 0;
+
+	if (file == NULL)
+		return NULL;
+	for (i = 0; i < l->naudit; i++) {
+		n = strlen(l->audit[i].path);
+		if (strncmp(file, l->audit[i].path, n) != 0 ||
+		    (file[n] != '\0' && file[n] != '/' &&
+		    (n == 0 || l->audit[i].path[n - 1] != '/')))
+			continue;
+		if (best == NULL || n > bestn) {
+			best = &l->audit[i];
+			bestn = n;
+		}
+	}
+	return best != NULL ? best->commit : NULL;
+}
+
+static void
+audit_free(struct ledger *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->naudit; i++) {
+		free((char *)l->audit[i].path);
+		free((char *)l->audit[i].commit);
+	}
+	free(l->audit);
+	l->audit = NULL;
+	l->naudit = 0;
+}
+
 
 /*
  * Opening, the schema and migrations.
@@ -720,6 +782,7 @@ ledger_close(struct ledger *l)
 	if (sqlite3_close(l->db) != SQLITE_OK)
 		BUG("ledger '%s': close: %s", l->path, sqlite3_errmsg(l->db));
 	pthread_mutex_destroy(&l->mu);
+	audit_free(l);
 	free(l->path);
 	free(l);
 }
@@ -748,6 +811,25 @@ ledger_unlock_mu(struct ledger *l)
 {
 	if (pthread_mutex_unlock(&l->mu) != 0)
 		fatalx("ledger: pthread_mutex_unlock");
+}
+
+void
+ledger_set_audit(struct ledger *l, const struct ledger_audit *v, size_t n)
+{
+	size_t	 i;
+
+	ledger_lock_mu(l);
+	audit_free(l);
+	if (n > 0) {
+		l->audit = xcalloc(n, sizeof(*l->audit));
+		for (i = 0; i < n; i++) {
+			l->audit[i].path = xstrdup(v[i].path);
+			l->audit[i].commit = v[i].commit != NULL ?
+			    xstrdup(v[i].commit) : NULL;
+		}
+		l->naudit = n;
+	}
+	ledger_unlock_mu(l);
 }
 
 /*
@@ -825,17 +907,25 @@ finalize:
 /*
  * Committed (synchronous=FULL) before it returns.  Besides uid and label,
  * the caller's struct gets state IDLE and created_ms = updated_ms, as
- * stored; on failure it is left as it was.
+ * stored, and, when it has none, the commit ledger_set_audit gives its
+ * spec file; on failure it is left as it was.
  */
 int
 ledger_intent_spawn(struct ledger *l, struct ledger_inst *in,
     struct gr_err *e)
 {
-	int64_t	 now, uid;
-	char	*label;
+	const char	*commit;
+	int64_t		 now, uid;
+	char		*label;
+	bool		 own_commit = false;
 
 	ledger_lock_mu(l);
 	now = clock_now_ms();
+	if (in->git_commit == NULL && (commit = audit_lookup(l,
+	    in->spec_file)) != NULL) {
+		in->git_commit = xstrdup(commit);
+		own_commit = true;
+	}
 	if (tx_begin(l, e) == -1)
 		goto unlock;
 	if (intent_insert(l, in, now, &uid, e) == -1)
@@ -863,6 +953,10 @@ free_label:
 rollback:
 	tx_rollback(l);
 unlock:
+	if (own_commit) {
+		free(in->git_commit);
+		in->git_commit = NULL;
+	}
 	ledger_unlock_mu(l);
 	return -1;
 }

@@ -110,6 +110,21 @@ int	 ledger_find_provider_id(struct ledger *, const char *provider,
 	    const char *provider_id, struct ledger_inst *, struct gr_err *);
 int	 ledger_events(struct ledger *, int64_t uid /* 0: all */,
 	    struct ledger_event **, size_t *, struct gr_err *);
+/*
+ * The audit trail: which commit this process read each spec path from
+ * (git_describe; a fleet file or a spec directory; commit NULL: not in
+ * git).  From then on a spawn intent records the commit of its spec file
+ * (the longest path that is the file or one of its directories), and
+ * every event records it for its row's spec file, or the row's own
+ * commit when no path covers that file.  Copied; n = 0 clears.
+ */
+struct ledger_audit {
+	const char	*path;
+	const char	*commit;
+};
+void	 ledger_set_audit(struct ledger *, const struct ledger_audit *,
+	    size_t);
+
 /* PRAGMA integrity_check plus the ledger's own invariants. */
 int	 ledger_check(struct ledger *, struct gr_err *);
 

@@ -448,7 +448,11 @@ row_new(struct ledger *l, struct ledger_inst *r, const char *fleetname,
 	r->slot = slot;
 	r->provider = xstrdup("fake");
 	r->spec_hash = xstrdup("c0ffee");
-	r->gpu = xstrdup("RTX_4090");
+	/* the audit trail: which commit spawned it (adhoc: none) */
+	if (fleetname != NULL)
+		r->git_commit = xstrdup(strcmp(group, "serve") == 0 ?
+		    "5e7e5e7e5e7e5e7e5e7e5e7e5e7e5e7e5e7e5e7e+dirty" :
+		    "7a1b7a1b7a1b7a1b7a1b7a1b7a1b7a1b7a1b7a1b");
 	r->gpu_count = 1;
 	if (!money_parse(max, &r->max_price, &why))
 		BUG("%s", why);

@@ -258,6 +258,34 @@ int	 mkdir_p(const char *path, int mode);
 /* Remove a directory tree; never follows symlinks. */
 int	 rmtree(const char *path);
 
+/* proc.c */
+struct proc_result {
+	struct buf	 out;		/* stdout, at most max_out bytes */
+	struct buf	 err;		/* stderr, at most 4 KiB */
+	int		 status;	/* exit status; -1: none */
+	int		 signal;	/* killed by it; 0: not */
+	int		 spawn_errno;	/* could not run it (ENOENT: absent) */
+	bool		 timed_out;	/* killed at the deadline */
+};
+/*
+ * Run argv (argv[0] looked up on PATH; no shell) with stdin /dev/null
+ * and envp (NULL: ours; pass a scrubbed one) for at most timeout_ms.
+ * 0 when it ran and exited 0; release res either way.
+ */
+int	 proc_run(char *const argv[], char *const envp[], int timeout_ms,
+	    size_t max_out, struct proc_result *res);
+void	 proc_result_release(struct proc_result *);
+
+/* git.c */
+/*
+ * The commit checked out in the git work tree that holds path (a file or
+ * a directory), with "+dirty" appended when path, or anything under it,
+ * differs from that commit; NULL when path is in no work tree, the
+ * repository has no commit, or git is absent or refuses it.
+ */
+char	*git_describe(const char *path);
+void	 git_set_program(const char *);	/* tests; NULL: git on PATH */
+
 /*
  * Owner labels: "gr-<ledger id>-<uid>", unique per ledger, so two ledgers
  * sharing one account never touch each other's instances.
