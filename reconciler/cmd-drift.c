@@ -272,6 +272,13 @@ dsum_cmp(const void *a, const void *b)
 	    ((const struct dsum *)b)->name);
 }
 
+static void
+dsums_sort(struct dsum *v, size_t n)
+{
+	if (n > 1)		/* none: NULL, which qsort may not get */
+		qsort(v, n, sizeof(*v), dsum_cmp);
+}
+
 static int
 report_build(struct ctx *c, const struct observation *o, struct report *rp,
     int64_t now, struct gr_err *e)
@@ -295,7 +302,8 @@ report_build(struct ctx *c, const struct observation *o, struct report *rp,
 	ledger_insts_free(all, n);
 	for (i = 0; i < o->nuntracked; i++)
 		add_untracked(c, rp, &o->untracked[i], now, lo, hi);
-	qsort(rp->rows, rp->nrows, sizeof(*rp->rows), drow_cmp);
+	if (rp->nrows > 1)	/* none: NULL, which qsort may not get */
+		qsort(rp->rows, rp->nrows, sizeof(*rp->rows), drow_cmp);
 
 	/* every provider listed shows up, even with nothing on it */
 	for (i = 0; i < o->nprovs; i++)
@@ -340,10 +348,10 @@ report_build(struct ctx *c, const struct observation *o, struct report *rp,
 			s->over = s->rate > s->cap;
 		}
 	}
-	qsort(rp->provs, rp->nprovs, sizeof(*rp->provs), dsum_cmp);
-	qsort(rp->fleets, rp->nfleets, sizeof(*rp->fleets), dsum_cmp);
-	qsort(rp->groups, rp->ngroups, sizeof(*rp->groups), dsum_cmp);
-	qsort(rp->commits, rp->ncommits, sizeof(*rp->commits), dsum_cmp);
+	dsums_sort(rp->provs, rp->nprovs);
+	dsums_sort(rp->fleets, rp->nfleets);
+	dsums_sort(rp->groups, rp->ngroups);
+	dsums_sort(rp->commits, rp->ncommits);
 	for (i = 0; i < rp->nrows; i++) {
 		if (rp->rows[i].classes == 0)
 			rp->nclean++;
