@@ -24,7 +24,8 @@
 struct by_commit {
 	const char	*commit;	/* borrowed from a row; NULL: none */
 	const char	*file;		/* a spec file of its instances */
-	size_t		 instances;
+	size_t		 instances;	/* rows the provider made */
+	size_t		 failed;	/* spawns that made no instance */
 	size_t		 billing;	/* billing now */
 	money_t		 rate;		/* their $/h now */
 	money_t		 cost;		/* so far */
@@ -84,6 +85,11 @@ commit_add(struct by_commit **v, size_t *n, const struct ledger_inst *r,
 	}
 	if (b->file == NULL)
 		b->file = r->spec_file;
+	if (r->provider_id == NULL && r->billing_start_ms == 0 &&
+	    r->state == INST_TERMINATED) {
+		b->failed++;
+		return;
+	}
 	b->instances++;
 	if (r->billing_start_ms > 0 && r->billing_end_ms == 0) {
 		b->billing++;
@@ -160,6 +166,8 @@ history_json(const struct ledger_event *ev, size_t nev, const bool *shown,
 		json_object_set_new(o, "spec_file", str_or_null(bc[i].file));
 		json_object_set_new(o, "instances", json_integer(
 		    (json_int_t)bc[i].instances));
+		json_object_set_new(o, "failed_spawns", json_integer(
+		    (json_int_t)bc[i].failed));
 		json_object_set_new(o, "billing_now", json_integer(
 		    (json_int_t)bc[i].billing));
 		json_object_set_new(o, "burn_per_hour", json_real(
@@ -214,12 +222,12 @@ history_text(const struct ledger_event *ev, size_t nev, const bool *shown,
 		free(addr);
 	}
 	printf("\nby the commit that spawned them:\n");
-	printf("%-18s %9s %7s %9s %10s  %s\n", "COMMIT", "INSTANCES",
-	    "BILLING", "$/H", "COST", "SPEC FILE");
+	printf("%-18s %9s %6s %7s %9s %10s  %s\n", "COMMIT", "INSTANCES",
+	    "FAILED", "BILLING", "$/H", "COST", "SPEC FILE");
 	for (i = 0; i < nbc; i++)
-		printf("%-18s %9zu %7zu %9s %10s  %s\n",
+		printf("%-18s %9zu %6zu %7zu %9s %10s  %s\n",
 		    short_commit(bc[i].commit, c, sizeof(c)),
-		    bc[i].instances, bc[i].billing,
+		    bc[i].instances, bc[i].failed, bc[i].billing,
 		    money_fmt(bc[i].rate, m1, sizeof(m1)),
 		    money_fmt(bc[i].cost, m2, sizeof(m2)),
 		    bc[i].file != NULL ? bc[i].file : "-");

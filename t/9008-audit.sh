@@ -158,7 +158,7 @@ gr status --history
 is_rc 0 "status --history (text) exits 0"
 like "$T/out" "^$(date -u +%Y)-.* train/g/2 +terminated +STOPPING->TERMINATED +$(echo "$B" | cut -c1-12)\\+dirty" \
     "the table shows each event with its commit"
-like "$T/out" "^$(echo "$A" | cut -c1-12) +2 +1 " \
+like "$T/out" "^$(echo "$A" | cut -c1-12) +2 +0 +1 " \
     "the per-commit table: A spawned 2, 1 still billing"
 
 # one instance only
