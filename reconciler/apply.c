@@ -106,15 +106,55 @@ report_pending(const struct plan *p, int64_t now)
 	}
 }
 
+void
+pass_release(struct pass *ps)
+{
+	if (ps == NULL)
+		return;
+	if (ps->planned)
+		plan_release(&ps->p);
+	if (ps->observed)
+		observation_release(&ps->o);
+	memset(ps, 0, sizeof(*ps));
+}
+
+int
+pass_plan(struct ctx *c, struct pass *ps, struct gr_err *e)
+{
+	size_t	 i;
+
+	memset(ps, 0, sizeof(*ps));
+	if (observe(c, &ps->o, e) == -1)
+		return -1;
+	ps->observed = true;
+	plan_build(c, &ps->o, &ps->p, e);
+	ps->planned = true;
+	for (i = 0; i < ps->p.n; i++) {
+		if (ps->p.v[i].kind == ACT_WAIT)
+			ps->waiting++;
+		else if (ps->p.v[i].kind == ACT_BLOCKED)
+			ps->blocked++;
+	}
+	return 0;
+}
+
+void
+pass_exec(struct ctx *c, struct pass *ps)
+{
+	size_t	 i;
+
+	for (i = 0; i < ps->p.nwarnings; i++)
+		log_warnx("%s", ps->p.warnings[i]);
+	(void)exec_plan(c, &ps->p, &ps->res);
+}
+
 int
 apply_run(struct ctx *c, const struct apply_opts *ao,
     struct apply_result *tally_out, struct gr_err *e)
 {
 	struct run_state	 rs;
 	struct apply_result	 tally;
-	struct observation	 o;
-	struct plan		 p;
-	struct exec_result	 res;
+	struct pass		 ps;
 	struct gr_err		 ue;
 	int64_t			 start = clock_now_ms(), deadline = 0;
 	int64_t			 hard_deadline = 0;
@@ -122,14 +162,14 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 	enum gr_code		 code = GR_OK;
 	char			 why[1024] = "";
 	bool			 converged = false, first = true;
-	size_t			 i, waiting, blocked;
+	size_t			 i;
 
 	memset(&tally, 0, sizeof(tally));
 	run_state_init(&rs, (uint64_t)start ^ (uint64_t)getpid());
 	c->run = &rs;
 	last_report = start;
 	for (;;) {
-		if (observe(c, &o, e) == -1) {
+		if (pass_plan(c, &ps, e) == -1) {
 			code = e->code;
 			snprintf(why, sizeof(why), "%s", e->msg);
 			break;
@@ -143,18 +183,17 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			 * that wait.
 			 */
 			deadline = start + (ao->deadline_ms > 0 ?
-			    ao->deadline_ms : default_deadline(c, &o));
+			    ao->deadline_ms : default_deadline(c, &ps.o));
 			if (deadline < start + 10 * 1000)
 				deadline = start + 10 * 1000;
-			hard_deadline = deadline + default_deadline(c, &o);
+			hard_deadline = deadline + default_deadline(c, &ps.o);
 		}
 		if (clock_now_ms() >= deadline)
 			rs.no_new_spawns = true;
-		plan_build(c, &o, &p, e);
 		tally.passes++;
-		if (first && ao->interactive && p.nchanges > 0 && !confirm(&p)) {
-			plan_release(&p);
-			observation_release(&o);
+		if (first && ao->interactive && ps.p.nchanges > 0 &&
+		    !confirm(&ps.p)) {
+			pass_release(&ps);
 			gr_err_set(e, GR_E_USAGE, "apply cancelled; nothing was "
 			    "changed");
 			if (tally_out != NULL)
@@ -164,26 +203,17 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			return -1;
 		}
 		first = false;
-		for (i = 0; i < p.nwarnings; i++)
-			log_warnx("%s", p.warnings[i]);
-		waiting = blocked = 0;
-		for (i = 0; i < p.n; i++) {
-			if (p.v[i].kind == ACT_WAIT)
-				waiting++;
-			else if (p.v[i].kind == ACT_BLOCKED)
-				blocked++;
-		}
-		(void)exec_plan(c, &p, &res);
+		pass_exec(c, &ps);
 		/* what was done, not what was decided: a failed spawn that is
 		 * retried three times spawned nothing */
-		tally.spawned += res.spawned;
-		tally.terminated += res.terminated;
-		tally.mutating_calls += res.mutating_calls;
-		if (res.failed > 0 && res.worst != GR_OK) {
-			code = res.worst;
+		tally.spawned += ps.res.spawned;
+		tally.terminated += ps.res.terminated;
+		tally.mutating_calls += ps.res.mutating_calls;
+		if (ps.res.failed > 0 && ps.res.worst != GR_OK) {
+			code = ps.res.worst;
 		}
-		if (p.nchanges == 0 && waiting == 0 &&
-		    observation_unchecked(&o, &ue)) {
+		if (ps.p.nchanges == 0 && ps.waiting == 0 &&
+		    observation_unchecked(&ps.o, &ue)) {
 			/*
 			 * Tracked instances that could not be checked are
 			 * not converged: try again while there is time if
@@ -193,19 +223,18 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 			    clock_now_ms() >= deadline) {
 				code = ue.code;
 				snprintf(why, sizeof(why), "%s", ue.msg);
-				plan_release(&p);
-				observation_release(&o);
+				pass_release(&ps);
 				break;
 			}
-			waiting++;
+			ps.waiting++;
 		}
-		if (p.nchanges == 0 && waiting == 0) {
+		if (ps.p.nchanges == 0 && ps.waiting == 0) {
 			/* nothing left that this run can do */
-			if (blocked == 0 && res.failed == 0) {
+			if (ps.blocked == 0 && ps.res.failed == 0) {
 				converged = true;
 				code = GR_OK;
 			} else {
-				enum gr_code bc = blocked_code(c, &p, why,
+				enum gr_code bc = blocked_code(c, &ps.p, why,
 				    sizeof(why));
 
 				if (bc != GR_OK)
@@ -213,18 +242,17 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 				else if (code == GR_OK)
 					code = GR_E_INTERNAL;
 			}
-			plan_release(&p);
-			observation_release(&o);
+			pass_release(&ps);
 			break;
 		}
 		if (clock_now_ms() >= deadline) {
 			bool	 stopping = false, allocs = false;
 
-			for (i = 0; i < p.n; i++) {
-				if (p.v[i].stopping_wait)
+			for (i = 0; i < ps.p.n; i++) {
+				if (ps.p.v[i].stopping_wait)
 					stopping = true;
-				else if (p.v[i].pending_alloc ||
-				    action_mutates(&p.v[i]))
+				else if (ps.p.v[i].pending_alloc ||
+				    action_mutates(&ps.p.v[i]))
 					allocs = true;
 			}
 			/*
@@ -247,24 +275,22 @@ apply_run(struct ctx *c, const struct apply_opts *ao,
 				snprintf(why, sizeof(why), "not converged "
 				    "within the spinup and teardown timeouts");
 			}
-			plan_release(&p);
-			observation_release(&o);
+			pass_release(&ps);
 			break;
 		}
 next_pass:
-		if (p.nchanges == 0 || res.done == 0) {
+		if (ps.p.nchanges == 0 || ps.res.done == 0) {
 			int64_t	 now = clock_now_ms();
 			const struct provider_timeouts *t =
 			    &config_provider(c->cfg, "")->timeouts;
 
 			if (now - last_report >= t->pending_report_ms) {
-				report_pending(&p, now - start);
+				report_pending(&ps.p, now - start);
 				last_report = now;
 			}
 			clock_sleep_ms(c->cfg->poll_ms);
 		}
-		plan_release(&p);
-		observation_release(&o);
+		pass_release(&ps);
 	}
 	if (code != GR_OK && why[0] == '\0') {
 		/* the last failure explains it */

@@ -36,6 +36,7 @@ struct job {
 	struct gr_err		 err;
 	bool			 mutated;	/* a mutating call was made */
 	bool			 replaced_old;	/* replace: old one is gone */
+	bool			 ran;		/* false: skipped (stopping) */
 	struct bootstrap	 bs;		/* the group's generated script */
 };
 
@@ -823,6 +824,13 @@ worker(void *arg)
 		pthread_mutex_unlock(&pl->mtx);
 		if (i >= pl->njobs)
 			return NULL;
+		/* stopping (watch got SIGTERM): what runs finishes, nothing
+		 * new starts */
+		if (pl->jobs[i].c->run != NULL &&
+		    pl->jobs[i].c->run->stop != NULL &&
+		    *pl->jobs[i].c->run->stop)
+			continue;
+		pl->jobs[i].ran = true;
 		run_job(&pl->jobs[i]);
 	}
 }
@@ -881,6 +889,10 @@ exec_plan(struct ctx *c, const struct plan *p, struct exec_result *res)
 		struct job *j = &pl.jobs[i];
 
 		bootstrap_release(&j->bs);
+		if (!j->ran) {
+			res->skipped++;
+			continue;
+		}
 		if (j->mutated)
 			res->mutating_calls++;
 		/* a replace that terminated the old one may fail to spawn */

@@ -7,6 +7,7 @@
 #define GR_RECONCILER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "../util/util.h"
@@ -110,6 +111,11 @@ struct run_state {
 	int		 max_attempts;	/* per slot per run; default 3 */
 	int64_t		 miss_ttl_ms;	/* capacity negative cache; 5 min */
 	bool		 no_new_spawns;	/* out of time: finish, start nothing */
+	/*
+	 * Set (atomically, from a signal handler) when the process must
+	 * stop: calls in flight finish, no further job of the plan starts.
+	 */
+	volatile sig_atomic_t *stop;
 	size_t		 mutating_calls;
 };
 
@@ -297,6 +303,7 @@ struct exec_result {
 	size_t		 terminated;	/* terminations the provider took */
 	enum gr_code	 worst;		/* the code that decides the exit */
 	size_t		 mutating_calls;
+	size_t		 skipped;	/* not started: the run is stopping */
 };
 int	 exec_plan(struct ctx *, const struct plan *, struct exec_result *);
 /* Copy what a provider reports into a ledger row (billing start: now). */
@@ -321,6 +328,22 @@ struct apply_result {
 /* 0 when converged; else -1 with why in the error. */
 int	 apply_run(struct ctx *, const struct apply_opts *,
 	    struct apply_result *, struct gr_err *);
+/*
+ * One level-triggered pass, the unit apply and watch both repeat:
+ * pass_plan observes and plans (-1 when observing failed), pass_exec
+ * carries the plan out.  Uses c->run when set.
+ */
+struct pass {
+	struct observation o;
+	struct plan	 p;
+	struct exec_result res;
+	size_t		 waiting;	/* ACT_WAIT actions */
+	size_t		 blocked;	/* ACT_BLOCKED actions */
+	bool		 observed, planned;
+};
+int	 pass_plan(struct ctx *, struct pass *, struct gr_err *);
+void	 pass_exec(struct ctx *, struct pass *);
+void	 pass_release(struct pass *);
 
 /* pull.c: copy an instance's files from a local directory, safely. */
 struct pull_stats {
