@@ -9,6 +9,7 @@
 static const struct cmd_entry *const cmds[] = {
 	&cmd_plan_entry,
 	&cmd_apply_entry,
+	&cmd_watch_entry,
 	&cmd_status_entry,
 	&cmd_drift_entry,
 	&cmd_check_entry,
@@ -73,6 +74,8 @@ cmd_print_usage(FILE *fp)
 	    "  --once              apply once without asking (for cron)\n"
 	    "  -v, --verbose       more detail on stderr (twice: provider "
 	    "calls)\n"
+	    "  --syslog            diagnostics to syslog instead of stderr "
+	    "(for watch)\n"
 	    "  -q, --quiet         less detail on stderr\n"
 	    "  -h, --help          this text; 'gpureconcile help COMMAND' "
 	    "for one command\n"

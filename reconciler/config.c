@@ -7,9 +7,11 @@
  *   budget: {max_per_hour: 20.00}       # global cap over every fleet
  *   parallel: 8                         # provider calls at once
  *   poll_interval: 2s                   # between passes while waiting
+ *   watch: {resync: 60s, debounce: 100ms, stop_timeout: 30s}
  *   providers:
  *     local:
  *       price_per_hour: 0.00            # any other key goes to the provider
+ *       heartbeat: 5m                   # watch's health check of it
  *       timeouts: {spinup: 5m, teardown: 2m, grace: 2m, pull: 10m,
  *                  ssh_connect: 10s, ssh_retries: 3}
  *
@@ -25,6 +27,7 @@
 #include "reconciler.h"
 
 #define CONFIG_MAX_BYTES	(256 * 1024)
+#define CONFIG_HEARTBEAT_MS	(5 * 60 * 1000)	/* a provider's, in watch */
 
 struct cfg_parse {
 	const char	*path;
@@ -98,6 +101,63 @@ cfg_duration_ms(struct cfg_parse *cp, yaml_node_t *n, const char *key,
 	if (!duration_parse(s, &secs, &why))
 		return cfg_fail(cp, n, "'%s': %s", key, why);
 	*out = secs * 1000;
+	return true;
+}
+
+/* A duration that may be given in ms ("250ms"), at least min_ms. */
+static bool
+cfg_ms(struct cfg_parse *cp, yaml_node_t *n, const char *key, int64_t min_ms,
+    int64_t *out)
+{
+	const char	*s = cfg_scalar(cp, n, key), *why;
+	int64_t		 ms;
+
+	if (s == NULL)
+		return false;
+	if (!duration_parse_ms(s, &ms, &why))
+		return cfg_fail(cp, n, "'%s': %s", key, why);
+	if (ms < min_ms)
+		return cfg_fail(cp, n, "'%s': at least %lldms", key,
+		    (long long)min_ms);
+	*out = ms;
+	return true;
+}
+
+/* watch: {resync: 60s, debounce: 100ms, stop_timeout: 30s} */
+static bool
+cfg_watch(struct cfg_parse *cp, struct config *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "resync", "debounce",
+		"stop_timeout" };
+	yaml_node_pair_t	*pair;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return cfg_fail(cp, map, "'watch' must be a map (resync, "
+		    "debounce, stop_timeout)");
+	for (pair = map->data.mapping.pairs.start;
+	    pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t	*k = yaml_document_get_node(cp->doc, pair->key);
+		yaml_node_t	*v = yaml_document_get_node(cp->doc,
+		    pair->value);
+		const char	*key = cfg_scalar(cp, k, "key"), *s;
+
+		if (key == NULL)
+			return false;
+		if (strcmp(key, "resync") == 0)
+			cfg_ms(cp, v, key, 100, &c->resync_ms);
+		else if (strcmp(key, "debounce") == 0)
+			cfg_ms(cp, v, key, 0, &c->debounce_ms);
+		else if (strcmp(key, "stop_timeout") == 0)
+			cfg_ms(cp, v, key, 1000, &c->stop_ms);
+		else {
+			s = str_suggest(key, keys, nitems(keys));
+			return cfg_fail(cp, k, "unknown watch key '%s'%s%s%s",
+			    key, s ? " (hint: did you mean '" : "",
+			    s ? s : "", s ? "'?)" : "");
+		}
+		if (cp->failed)
+			return false;
+	}
 	return true;
 }
 
@@ -182,6 +242,7 @@ cfg_provider(struct cfg_parse *cp, struct config *c, yaml_node_t *k,
 	memset(ps, 0, sizeof(*ps));
 	ps->name = xstrdup(name);
 	provider_timeouts_default(&ps->timeouts);
+	ps->heartbeat_ms = CONFIG_HEARTBEAT_MS;
 	for (pair = map->data.mapping.pairs.start;
 	    pair < map->data.mapping.pairs.top; pair++) {
 		yaml_node_t	*kk = yaml_document_get_node(cp->doc, pair->key);
@@ -193,6 +254,11 @@ cfg_provider(struct cfg_parse *cp, struct config *c, yaml_node_t *k,
 			return false;
 		if (strcmp(key, "timeouts") == 0) {
 			if (!cfg_timeouts(cp, v, &ps->timeouts))
+				return false;
+			continue;
+		}
+		if (strcmp(key, "heartbeat") == 0) {
+			if (!cfg_ms(cp, v, key, 100, &ps->heartbeat_ms))
 				return false;
 			continue;
 		}
@@ -212,7 +278,7 @@ static bool
 cfg_root(struct cfg_parse *cp, struct config *c, yaml_node_t *root)
 {
 	static const char *const keys[] = { "state_dir", "fleets", "budget",
-		"parallel", "poll_interval", "providers" };
+		"parallel", "poll_interval", "providers", "watch" };
 	yaml_node_pair_t	*pair, *pp;
 	yaml_node_item_t	*it;
 
@@ -279,6 +345,9 @@ cfg_root(struct cfg_parse *cp, struct config *c, yaml_node_t *root)
 		} else if (strcmp(key, "poll_interval") == 0) {
 			if (!cfg_duration_ms(cp, v, key, &c->poll_ms))
 				return false;
+		} else if (strcmp(key, "watch") == 0) {
+			if (!cfg_watch(cp, c, v))
+				return false;
 		} else if (strcmp(key, "providers") == 0) {
 			if (v->type != YAML_MAPPING_NODE)
 				return cfg_fail(cp, v, "'providers' must be a "
@@ -306,6 +375,9 @@ config_new(void)
 
 	c->parallel = 8;
 	c->poll_ms = 2000;
+	c->resync_ms = 60 * 1000;
+	c->debounce_ms = 100;
+	c->stop_ms = 30 * 1000;
 	return c;
 }
 
@@ -399,8 +471,10 @@ config_provider(const struct config *c, const char *name)
 		if (strcmp(c->providers[i].name, name) == 0)
 			return &c->providers[i];
 	/* Read-only after the first call; every provider gets the same. */
-	if (defaults.timeouts.spinup_ms == 0)
+	if (defaults.timeouts.spinup_ms == 0) {
 		provider_timeouts_default(&defaults.timeouts);
+		defaults.heartbeat_ms = CONFIG_HEARTBEAT_MS;
+	}
 	return &defaults;
 }
 

@@ -65,14 +65,15 @@ ctx_lock(struct ctx *c, const char *what, struct gr_err *e)
 }
 
 int
-ctx_load_spec(struct ctx *c, struct gr_err *e)
+ctx_parse_spec(struct ctx *c, struct spec **out, struct spec_diags *diags,
+    struct gr_err *e)
 {
-	struct spec_diags	 diags = { NULL, 0 };
 	struct spec_opts	 so;
 	const char		**paths;
 	const char		*names[32];
 	size_t			 npaths, i;
 
+	*out = NULL;
 	if (c->opts->nfleet_paths > 0) {
 		paths = c->opts->fleet_paths;
 		npaths = c->opts->nfleet_paths;
@@ -89,20 +90,17 @@ ctx_load_spec(struct ctx *c, struct gr_err *e)
 	for (i = 0; i < provider_ops_count() && i < nitems(names); i++)
 		names[so.nproviders++] = provider_ops_at(i)->name;
 	so.providers = names;
-	if (spec_load(paths, npaths, &so, &c->spec, &diags) == -1) {
-		spec_diags_print(&diags, stderr);
+	if (spec_load(paths, npaths, &so, out, diags) == -1) {
 		gr_err_set(e, GR_E_SPEC, "fleet files have %zu error%s; "
-		    "nothing was changed", diags.n, diags.n == 1 ? "" : "s");
-		spec_diags_release(&diags);
+		    "nothing was changed", diags->n, diags->n == 1 ? "" : "s");
 		return -1;
 	}
-	spec_diags_release(&diags);
 	if (c->opts->destroy) {
 		/* Desired: nothing from these files (spec hashes stay, so
 		 * nothing is mistaken for a replacement). */
-		for (i = 0; i < c->spec->nfleets; i++)
-			for (size_t g = 0; g < c->spec->fleets[i].ngroups; g++)
-				c->spec->fleets[i].groups[g].count = 0;
+		for (i = 0; i < (*out)->nfleets; i++)
+			for (size_t g = 0; g < (*out)->fleets[i].ngroups; g++)
+				(*out)->fleets[i].groups[g].count = 0;
 	}
 	return 0;
 }
@@ -140,6 +138,19 @@ ctx_audit_spec(struct ctx *c)
 	for (i = 0; i < n; i++)
 		free((char *)v[i].commit);
 	free(v);
+}
+
+int
+ctx_load_spec(struct ctx *c, struct gr_err *e)
+{
+	struct spec_diags	 diags = { NULL, 0 };
+	int			 rc;
+
+	rc = ctx_parse_spec(c, &c->spec, &diags, e);
+	if (rc == -1)
+		spec_diags_print(&diags, stderr);
+	spec_diags_release(&diags);
+	return rc;
 }
 
 int

@@ -43,6 +43,9 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_HISTORY,
+	OPT_RESYNC,
+	OPT_DEBOUNCE,
+	OPT_SYSLOG,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +76,9 @@ static const struct option long_opts[] = {
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
 	{ "history",		no_argument,		NULL, OPT_HISTORY },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
+	{ "resync",		required_argument,	NULL, OPT_RESYNC },
+	{ "debounce",		required_argument,	NULL, OPT_DEBOUNCE },
+	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "once",		no_argument,		NULL, OPT_ONCE },
@@ -205,6 +211,30 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 				return -1;
 			}
 			o->parallel = (int)v;
+			break;
+		case OPT_RESYNC:
+		case OPT_DEBOUNCE: {
+			const char	*why;
+			int64_t		 ms;
+
+			if (!duration_parse_ms(optarg, &ms, &why) ||
+			    (ch == OPT_RESYNC && ms < 100)) {
+				fprintf(stderr, "gpureconcile: --%s '%s': %s\n",
+				    ch == OPT_RESYNC ? "resync" : "debounce",
+				    optarg, why != NULL ? why :
+				    "at least 100ms");
+				return -1;
+			}
+			if (ch == OPT_RESYNC)
+				o->resync_ms = ms;
+			else {
+				o->debounce_ms = ms;
+				o->has_debounce = true;
+			}
+			break;
+		}
+		case OPT_SYSLOG:
+			o->syslog = true;
 			break;
 		case 'v':
 			o->verbose++;
@@ -356,7 +386,7 @@ main(int argc, char **argv)
 	}
 	if (pp.once)
 		o.yes = true;
-	log_init(LOG_LVL_INFO + o.verbose, false, "gpureconcile");
+	log_init(LOG_LVL_INFO + o.verbose, o.syslog, "gpureconcile");
 	rc = run_command(ce, &o, cargc - optind, cargv + optind);
 	free(cargv);
 	free(o.fleet_paths);

@@ -21,6 +21,7 @@ struct provider_settings {
 	struct kv	*options;	/* owned; passed to the provider */
 	size_t		 noptions;
 	struct provider_timeouts timeouts;
+	int64_t		 heartbeat_ms;	/* watch: health check; default 5 min */
 };
 
 struct config {
@@ -32,6 +33,10 @@ struct config {
 	bool		 has_budget;
 	int		 parallel;	/* provider calls at once; default 8 */
 	int64_t		 poll_ms;	/* between passes while waiting */
+	/* watch: {resync: 60s, debounce: 100ms, stop_timeout: 30s} */
+	int64_t		 resync_ms;	/* full pass at least this often */
+	int64_t		 debounce_ms;	/* quiet time before a reload */
+	int64_t		 stop_ms;	/* SIGTERM: bound on calls in flight */
 	struct provider_settings *providers;	/* owned */
 	size_t		 nproviders;
 };
@@ -63,6 +68,11 @@ struct options {
 	const char	*output;	/* --output FILE (default stdout) */
 	int		 verbose;
 	int		 parallel;	/* 0: config */
+	/* watch */
+	int64_t		 resync_ms;	/* --resync; 0: config */
+	int64_t		 debounce_ms;	/* --debounce, with has_debounce */
+	bool		 has_debounce;
+	bool		 syslog;	/* --syslog */
 	/* `provider NAME ...` (the adapter contract) */
 	const char	*gpu;		/* --gpu TYPE */
 	int		 disk_gb;	/* --disk GB (0: not given) */
@@ -169,6 +179,9 @@ int	 ctx_lock(struct ctx *, const char *what, struct gr_err *);
 int	 ctx_load_spec(struct ctx *, struct gr_err *);
 /* Record in the ledger which git commit each spec path was read from. */
 void	 ctx_audit_spec(struct ctx *);
+/* The same parse into *out, every problem in diags; c->spec untouched. */
+int	 ctx_parse_spec(struct ctx *, struct spec **out, struct spec_diags *,
+	    struct gr_err *);
 /* The live provider by name, created on first use. */
 int	 ctx_provider(struct ctx *, const char *name, struct provider **,
 	    struct gr_err *);
@@ -345,6 +358,32 @@ int	 pass_plan(struct ctx *, struct pass *, struct gr_err *);
 void	 pass_exec(struct ctx *, struct pass *);
 void	 pass_release(struct pass *);
 
+/*
+ * watch.c: the daemon (`gpureconcile watch`): one poll loop around the
+ * pass above, woken by inotify on the fleet directories, signals and
+ * timers.  Returns 0 after SIGTERM or SIGINT, -1 with why on failure.
+ */
+int	 watch_run(struct ctx *, struct gr_err *);
+/*
+ * The inotify side, exported for tests: a recursive watch of the fleet
+ * roots (and each root's parent, for the root's own name).
+ */
+#define WATCH_CHANGED	0x01u	/* something a reload must look at */
+#define WATCH_OVERFLOW	0x02u	/* the kernel's queue overflowed */
+struct watchset;
+int	 watchset_new(const char *const *roots, size_t n, struct watchset **,
+	    struct gr_err *);
+void	 watchset_free(struct watchset *);
+int	 watchset_fd(const struct watchset *);
+/* Watch what is there now, drop what is gone; the number watched. */
+int	 watchset_rescan(struct watchset *);
+size_t	 watchset_count(const struct watchset *);
+bool	 watchset_watches(const struct watchset *, const char *dir);
+/* Read every pending event (non-blocking); WATCH_* flags. */
+unsigned int watchset_read(struct watchset *);
+/* Interpret a buffer of struct inotify_event; WATCH_* flags. */
+unsigned int watchset_feed(struct watchset *, const void *, size_t);
+
 /* pull.c: copy an instance's files from a local directory, safely. */
 struct pull_stats {
 	size_t		 files;		/* written */
@@ -375,6 +414,7 @@ struct cmd_entry {
 
 extern const struct cmd_entry cmd_plan_entry;
 extern const struct cmd_entry cmd_apply_entry;
+extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_drift_entry;
 extern const struct cmd_entry cmd_check_entry;

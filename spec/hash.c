@@ -85,3 +85,58 @@ spec_group_hash(const struct group_spec *g, char out[65])
 	sha256_hex(b.s, b.len, out);
 	buf_release(&b);
 }
+
+/*
+ * The digest of one fleet as the reconciler sees it: every field that a
+ * plan reads (not only those that force a replacement), so that a reload
+ * can tell an edit that matters from one that does not (a comment, an
+ * editor's swap file, a checkout of the same content).
+ */
+void
+spec_fleet_digest(const struct fleet_spec *f, char out[65])
+{
+	struct buf	 b = BUF_INIT;
+	size_t		 i, k;
+
+	buf_adds(&b, "gpureconcile fleet digest v1\n");
+	canon_str(&b, "fleet", f->name, strlen(f->name));
+	canon_str(&b, "file", f->file, f->file != NULL ? strlen(f->file) : 0);
+	canon_int(&b, "budget", f->has_budget ? (long long)f->max_per_hour :
+	    -1);
+	canon_int(&b, "groups", (long long)f->ngroups);
+	for (i = 0; i < f->ngroups; i++) {
+		const struct group_spec *g = &f->groups[i];
+
+		canon_str(&b, "group", g->name, strlen(g->name));
+		canon_str(&b, "hash", g->hash, strlen(g->hash));
+		canon_int(&b, "count", g->count);
+		canon_int(&b, "max_price", (long long)g->max_price);
+		canon_int(&b, "ttl", (long long)g->ttl_s);
+		canon_int(&b, "state", (long long)g->state);
+		canon_int(&b, "providers", (long long)g->nproviders);
+		for (k = 0; k < g->nproviders; k++)
+			canon_str(&b, "provider", g->providers[k],
+			    strlen(g->providers[k]));
+		canon_str(&b, "bootstrap_src", g->bootstrap_src,
+		    g->bootstrap_src != NULL ? strlen(g->bootstrap_src) : 0);
+	}
+	sha256_hex(b.s, b.len, out);
+	buf_release(&b);
+}
+
+/* The digest of a whole spec: its fleets' digests, in name order. */
+void
+spec_digest(const struct spec *s, char out[65])
+{
+	struct buf	 b = BUF_INIT;
+	char		 d[65];
+	size_t		 i;
+
+	buf_adds(&b, "gpureconcile spec digest v1\n");
+	for (i = 0; s != NULL && i < s->nfleets; i++) {
+		spec_fleet_digest(&s->fleets[i], d);
+		buf_addf(&b, "%s\n", d);
+	}
+	sha256_hex(b.s, b.len, out);
+	buf_release(&b);
+}

@@ -114,5 +114,12 @@ bool	 spec_key_forces_replace(const char *key);
  * independent of formatting, key order and comments.
  */
 void	 spec_group_hash(const struct group_spec *, char out[65]);
+/*
+ * Digests of everything a plan reads from a fleet (or a whole spec), so
+ * that watch can tell an edit that changes the desired state from one
+ * that does not.
+ */
+void	 spec_fleet_digest(const struct fleet_spec *, char out[65]);
+void	 spec_digest(const struct spec *, char out[65]);
 
 #endif /* GR_SPEC_H */

@@ -97,6 +97,18 @@ locked_err(int fd, const char *state_dir, struct gr_err *e)
 			break;
 		nap_ms(10);
 	}
+	if (i < LOCK_INFO_TRIES && strcmp(buf_str(&what), "watch") == 0) {
+		/* the daemon: it applies the files by itself */
+		gr_err_set(e, GR_E_LOCKED, "ledger in '%s' is held by the "
+		    "watch daemon (gpureconcile watch, pid %ld, since %s)",
+		    state_dir, pid, buf_str(&since));
+		gr_err_hint(e, "the daemon applies every change to the fleet "
+		    "files by itself; to run this by hand, stop it first "
+		    "(kill %ld, or systemctl stop gpureconcile-watch)", pid);
+		buf_release(&since);
+		buf_release(&what);
+		return;
+	}
 	if (i < LOCK_INFO_TRIES) {
 		gr_err_set(e, GR_E_LOCKED, "ledger in '%s' is locked by pid "
 		    "%ld (gpureconcile %s, since %s)", state_dir, pid,

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -86,4 +87,38 @@ duration_fmt(int64_t secs, char *out, size_t len)
 	(void)snprintf(out, len, "%s", buf_str(&b));
 	buf_release(&b);
 	return out;
+}
+
+/*
+ * Added with watch: a duration in milliseconds, for the daemon's short
+ * intervals: "<digits>ms" (up to a minute), or the syntax above.
+ */
+bool
+duration_parse_ms(const char *s, int64_t *ms, const char **why)
+{
+	int64_t		 secs, n = 0;
+	const char	*p = s;
+
+	*why = NULL;
+	if (str_has_suffix(s, "ms") && strlen(s) > 2) {
+		for (; isdigit((unsigned char)*p); p++) {
+			n = n * 10 + (*p - '0');
+			if (n > 60 * 1000) {
+				*why = "too many milliseconds (at most 60000ms; "
+				    "use s, m, h or d beyond that)";
+				return false;
+			}
+		}
+		if (strcmp(p, "ms") != 0) {
+			*why = "expected a number followed by ms, s, m, h or "
+			    "d, such as 250ms, 90s or 15m";
+			return false;
+		}
+		*ms = n;
+		return true;
+	}
+	if (!duration_parse(s, &secs, why))
+		return false;
+	*ms = secs * 1000;
+	return true;
 }

@@ -174,6 +174,8 @@ double	 money_to_double(money_t);
  */
 bool	 duration_parse(const char *, int64_t *secs, const char **why);
 const char *duration_fmt(int64_t secs, char *, size_t);
+/* "250ms" (at most 60000ms), or a duration as above; in ms. */
+bool	 duration_parse_ms(const char *, int64_t *ms, const char **why);
 
 /*
  * clock.c: all time goes through here so that tests and the deterministic
