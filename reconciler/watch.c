@@ -550,8 +550,12 @@ reload(struct watcher *w, const char *why)
 		/* the same desired state, maybe from another commit (a
 		 * checkout of equal content): events name the new one */
 		ctx_audit_spec(w->c);
-		log_debug("fleet files: reload (%s): desired state unchanged",
-		    why);
+		if (strcmp(why, "SIGHUP") == 0)
+			log_info("fleet files: reload (%s): desired state "
+			    "unchanged", why);
+		else
+			log_debug("fleet files: reload (%s): desired state "
+			    "unchanged", why);
 		spec_free(ns);
 		return false;
 	}

@@ -1,0 +1,522 @@
+/*
+ * 5602: `gpureconcile watch` as a daemon against gpureconcile-sim (Vast
+ * API, time scale 100).  Started in the background, it must: converge the
+ * first spec; hold the lock so that apply names it (plan and status still
+ * work); follow an edit in place, an atomic rename and a git checkout of
+ * another commit; refuse an invalid edit with file:line:col and change
+ * nothing; replace an instance destroyed behind its back within one
+ * resync; reload on SIGHUP; idle near 0% CPU; on SIGTERM finish the call
+ * in flight and exit 0; on a second SIGTERM exit at once, leaving a
+ * ledger that passes its integrity check.  The daemon and the simulator
+ * are killed when the test ends, however it ends.
+ */
+#include <sys/stat.h>
+
+#include <time.h>
+
+#include "../state/state.h"
+#include "6000-sim.h"
+
+static struct simproc	 sp;
+static char		*dir, *cfg, *fleet, *state, *fleetfile, *wlog;
+static pid_t		 dpid;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The daemon is killed with the simulators (at exit and on signals). */
+static void
+track(pid_t pid, bool on)
+{
+	int	 i;
+
+	for (i = 0; i < SIM_MAX; i++) {
+		if (on && sim_pids[i] == 0) {
+			sim_pids[i] = pid;
+			return;
+		}
+		if (!on && sim_pids[i] == pid)
+			sim_pids[i] = 0;
+	}
+}
+
+static pid_t
+daemon_start(const char *extra)
+{
+	char	*cmd;
+	pid_t	 pid;
+	int	 fd;
+
+	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
+	    "'%s' --resync 2s --debounce 50ms %s", test_bin(), cfg, state,
+	    fleet, extra);
+	fflush(stdout);
+	pid = fork();
+	if (pid == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fd = open(wlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd != -1) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd != -1) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	track(pid, true);
+	return pid;
+}
+
+/* Wait for the daemon's exit for up to ms: its status, or -1. */
+static int
+daemon_wait(pid_t pid, int ms, int64_t *took)
+{
+	int64_t	 t0 = now_ms();
+	int	 st;
+
+	for (;;) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			track(pid, false);
+			*took = now_ms() - t0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 +
+			    WTERMSIG(st);
+		}
+		if (now_ms() - t0 > ms)
+			return -1;
+		usleep(10000);
+	}
+}
+
+static bool
+daemon_alive(pid_t pid)
+{
+	return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+static char *
+log_text(void)
+{
+	char	*t = NULL;
+
+	if (file_read(wlog, 64 << 20, &t, NULL) == -1)
+		return xstrdup("");
+	return t;
+}
+
+static size_t
+log_len(void)
+{
+	struct stat	 st;
+
+	return stat(wlog, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* Wait until the log, from byte from on, contains needle. */
+static bool
+wait_log(size_t from, const char *needle, int ms)
+{
+	int64_t	 t0 = now_ms();
+	char	*t;
+	bool	 found;
+
+	for (;;) {
+		t = log_text();
+		found = strlen(t) > from && strstr(t + from, needle) != NULL;
+		free(t);
+		if (found)
+			return true;
+		if (now_ms() - t0 > ms)
+			return false;
+		usleep(20000);
+	}
+}
+
+/* RUNNING rows in the ledger; ids (comma-separated) into ids if given. */
+static int
+running(char *ids, size_t len)
+{
+	struct ledger		*l = NULL;
+	struct ledger_inst	*rows = NULL;
+	struct gr_err		 e;
+	size_t			 n = 0, i;
+	int			 k = 0;
+
+	if (ids != NULL)
+		ids[0] = '\0';
+	if (ledger_open(state, false, &l, &e) == -1)
+		return -1;
+	if (ledger_list(l, false, &rows, &n, &e) == -1) {
+		ledger_close(l);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (rows[i].state != INST_RUNNING)
+			continue;
+		k++;
+		if (ids != NULL && rows[i].provider_id != NULL) {
+			strncat(ids, rows[i].provider_id, len - strlen(ids) - 1);
+			strncat(ids, ",", len - strlen(ids) - 1);
+		}
+	}
+	ledger_insts_free(rows, n);
+	ledger_close(l);
+	return k;
+}
+
+/* Every row settled at want RUNNING (nothing pending or stopping). */
+static bool
+wait_running(int want, int ms)
+{
+	struct ledger		*l = NULL;
+	struct ledger_inst	*rows = NULL;
+	struct gr_err		 e;
+	int64_t			 t0 = now_ms();
+	size_t			 n, i;
+	int			 run, other;
+
+	for (;;) {
+		run = other = 0;
+		n = 0;
+		if (ledger_open(state, false, &l, &e) == 0) {
+			if (ledger_list(l, false, &rows, &n, &e) == 0) {
+				for (i = 0; i < n; i++) {
+					if (rows[i].state == INST_RUNNING)
+						run++;
+					else
+						other++;
+				}
+				ledger_insts_free(rows, n);
+			}
+			ledger_close(l);
+		}
+		if (run == want && other == 0)
+			return true;
+		if (now_ms() - t0 > ms) {
+			diag("waited %d ms: %d running, %d other", ms, run,
+			    other);
+			return false;
+		}
+		usleep(50000);
+	}
+}
+
+/* Instances still billing at the sim (its ground truth). */
+static int
+sim_live(void)
+{
+	json_t	*bill = ctl(&sp, "GET", "billing", NULL), *bi;
+	size_t	 i;
+	int	 k = 0;
+
+	json_array_foreach(json_object_get(bill, "instances"), i, bi)
+		if (json_is_null(json_object_get(bi, "end_ms")))
+			k++;
+	json_decref(bill);
+	return k;
+}
+
+static void
+write_fleet(const char *path, int count, const char *extra)
+{
+	char	*body = xasprintf(
+	    "fleet: train\n"
+	    "groups:\n"
+	    "  - name: trainer\n"
+	    "    count: %d\n"
+	    "    provider: vastai\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n%s", count, extra);
+
+	if (file_write_atomic(path, body, strlen(body), 0644) == -1)
+		bail_out("write %s: %s", path, strerror(errno));
+	free(body);
+}
+
+/* Write in place, as an editor without save-by-rename does. */
+static void
+write_in_place(const char *path, int count)
+{
+	char	*body = xasprintf(
+	    "fleet: train\n"
+	    "groups:\n"
+	    "  - name: trainer\n"
+	    "    count: %d\n"
+	    "    provider: vastai\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n", count);
+	FILE	*fp = fopen(path, "w");
+
+	if (fp == NULL || fputs(body, fp) == EOF || fclose(fp) == EOF)
+		bail_out("write %s: %s", path, strerror(errno));
+	free(body);
+}
+
+static long long
+cpu_ticks(pid_t pid)
+{
+	char		*p, *t = NULL, path[64];
+	unsigned long long ut = 0, st = 0;
+	int		 i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (file_read(path, 4096, &t, NULL) == -1)
+		return -1;
+	p = strrchr(t, ')');	/* the name may hold spaces */
+	for (i = 0; p != NULL && i < 12; i++)
+		p = strchr(p + 1, ' ');	/* to field 14, utime */
+	if (p == NULL || sscanf(p + 1, "%llu %llu", &ut, &st) != 2) {
+		free(t);
+		return -1;
+	}
+	free(t);
+	return (long long)(ut + st);
+}
+
+static int
+gr(char **out, char **err, const char *args)
+{
+	return test_run(out, err, "'%s' --config '%s' --state-dir '%s' %s "
+	    "</dev/null", test_bin(), cfg, state, args);
+}
+
+static int
+git(const char *args)
+{
+	return test_run(NULL, NULL, "cd '%s' && git -c user.name=t -c "
+	    "user.email=t@example.invalid -c commit.gpgsign=false %s", fleet,
+	    args);
+}
+
+int
+main(void)
+{
+	struct ledger	*l = NULL;
+	struct gr_err	 e;
+	char		*out = NULL, *err = NULL, *tmp, *a, *t;
+	char		 ids[256], ids2[256], *id, *p;
+	size_t		 mark;
+	long long	 c0, c1;
+	int64_t		 took;
+	int		 rc;
+
+	plan_lazy();
+	if (access(sim_bin(), X_OK) == -1)
+		skip_all("no gpureconcile-sim at %s", sim_bin());
+	if (test_run(NULL, NULL, "git --version >/dev/null 2>&1") != 0)
+		skip_all("git is not installed");
+	dir = xstrdup(test_tmpdir());	/* removed last, after the kills */
+	sim_start(&sp, NULL, "--time-scale 100 --seed 11 -q");
+	state = xasprintf("%s/state", dir);
+	fleet = xasprintf("%s/fleet", dir);
+	fleetfile = xasprintf("%s/train.yaml", fleet);
+	wlog = xasprintf("%s/watch.log", dir);
+	t = test_write(dir, "vast.key", "sim-vast-key\n");
+	chmod(t, 0600);
+	free(t);
+	t = xasprintf(
+	    "poll_interval: 1s\n"
+	    "watch: {stop_timeout: 10s}\n"
+	    "providers:\n"
+	    "  vastai: {base_url: \"http://127.0.0.1:%d/vast\", api_key_file: "
+	    "%s/vast.key, time_scale: 100, heartbeat: 1s, timeouts: {spinup: "
+	    "60s, teardown: 30s, grace: 5s}}\n", sp.port, dir);
+	free(test_write(dir, "config.yaml", t));
+	free(t);
+	cfg = xasprintf("%s/config.yaml", dir);
+	if (mkdir_p(fleet, 0755) == -1)
+		bail_out("mkdir %s", fleet);
+	write_fleet(fleetfile, 1, "");
+	if (git("init -q . && git add train.yaml && git -c user.name=t -c "
+	    "user.email=t@example.invalid commit -qm one") != 0)
+		bail_out("git init/commit failed");
+
+	/* 1. start: the first spec converges */
+	dpid = daemon_start("-v");
+	ok(wait_running(1, 20000), "watch converges the first spec (1 "
+	    "running)");
+	ok(wait_log(0, "train: converged", 5000), "it logs the fleet "
+	    "address when converged");
+
+	/* 2. the lock: apply names the daemon; plan and status read */
+	a = xasprintf("apply --yes -f '%s'", fleet);
+	rc = gr(&out, &err, a);
+	free(a);
+	is_int(rc, 75, "apply beside the daemon exits 75 (locked)");
+	like(err, "held by the watch daemon", "apply says the watch daemon "
+	    "holds the lock");
+	t = xasprintf("pid %ld", (long)dpid);
+	like(err, t, "and names its pid");
+	free(t);
+	free(out);
+	free(err);
+	rc = gr(&out, &err, "status");
+	is_int(rc, 0, "status works beside the daemon");
+	like(out, "train/trainer/0", "status shows the instance");
+	free(out);
+	free(err);
+	a = xasprintf("plan -f '%s'", fleet);
+	rc = gr(&out, &err, a);
+	is_int(rc, 0, "plan works beside the daemon");
+	like(out, "no changes", "and finds nothing to change");
+	free(a);
+	free(out);
+	free(err);
+
+	/* 3. an edit in place that raises count */
+	write_in_place(fleetfile, 2);
+	ok(wait_running(2, 15000), "an edit in place raising count to 2 "
+	    "converges");
+
+	/* 4. an editor's save by rename */
+	tmp = xasprintf("%s/.train.yaml.swp", fleet);
+	write_in_place(tmp, 3);
+	if (rename(tmp, fleetfile) == -1)
+		bail_out("rename: %s", strerror(errno));
+	free(tmp);
+	ok(wait_running(3, 15000), "an atomic rename raising count to 3 "
+	    "converges");
+
+	/* 5. git checkout of another commit (count 1) */
+	if (git("commit -qam three") != 0)
+		bail_out("git commit failed");
+	mark = log_len();
+	is_int(git("checkout -q HEAD~1"), 0, "git checkout of the first "
+	    "commit");
+	ok(wait_running(1, 15000), "the checkout is seen: back to 1 running");
+	ok(wait_log(mark, "train/trainer/2: terminat", 5000), "the "
+	    "scale-down logs the instance address");
+	is_int(sim_live(), 1, "the sim bills exactly 1 instance");
+
+	/* 6. an invalid edit changes nothing and says where */
+	mark = log_len();
+	t = xasprintf("%s/broken.yaml", fleet);
+	free(test_write(fleet, "broken.yaml",
+	    "fleet: other\n"
+	    "groups:\n"
+	    "  - name: g\n"
+	    "    count: lots\n"
+	    "    provider: vastai\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n"));
+	write_in_place(fleetfile, 0);	/* valid alone, but not applied */
+	a = xasprintf("%s:4:12:", t);
+	ok(wait_log(mark, a, 5000), "the invalid edit is logged as "
+	    "file:line:col (%s)", a);
+	free(a);
+	ok(wait_log(mark, "stays in force", 2000), "and says the desired "
+	    "state stays in force");
+	usleep(2600 * 1000);	/* a whole resync */
+	is_int(running(NULL, 0), 1, "nothing was terminated: 1 running");
+	is_int(sim_live(), 1, "the sim still bills 1");
+	unlink(t);
+	free(t);
+	write_in_place(fleetfile, 1);
+	usleep(300 * 1000);
+
+	/* 7. destroyed behind our back: replaced within one resync */
+	running(ids, sizeof(ids));
+	id = xstrndup(ids, strcspn(ids, ","));
+	t = xasprintf("instances/vastai/%s", id);
+	json_decref(ctl(&sp, "DELETE", t, NULL));
+	free(t);
+	mark = log_len();
+	ok(wait_log(mark, "train/trainer/0: spawning", 2000 + 3000),
+	    "an instance destroyed at the provider is replaced within one "
+	    "resync (2s)");
+	ok(wait_running(1, 10000), "back to 1 running");
+	running(ids2, sizeof(ids2));
+	ok(strstr(ids2, id) == NULL && ids2[0] != '\0', "with a new "
+	    "instance (%s, was %s)", ids2, id);
+	free(id);
+
+	/* 8. SIGHUP reloads */
+	mark = log_len();
+	kill(dpid, SIGHUP);
+	ok(wait_log(mark, "reload (SIGHUP)", 3000), "SIGHUP reloads the fleet "
+	    "files");
+
+	/* 9. idle: no busy polling */
+	usleep(300 * 1000);
+	c0 = cpu_ticks(dpid);
+	usleep(3000 * 1000);
+	c1 = cpu_ticks(dpid);
+	ok(c0 >= 0 && c1 >= 0 && (double)(c1 - c0) /
+	    (double)sysconf(_SC_CLK_TCK) < 0.05 * 3.0, "idle CPU under 5%% "
+	    "(%lld ticks in 3 s, %ld ticks/s)", c1 - c0,
+	    sysconf(_SC_CLK_TCK));
+	t = log_text();
+	for (p = t, rc = 0; (p = strstr(p, "provider 'vastai': heartbeat:")) !=
+	    NULL; p++)
+		rc++;
+	free(t);
+	ok(rc >= 3, "the provider's heartbeat runs on its own 1 s interval "
+	    "(%d so far)", rc);
+
+	/* 10. SIGTERM during a slow call: it finishes, then exit 0 */
+	json_decref(ctl(&sp, "POST", "faults", "{\"kind\": \"latency\", "
+	    "\"provider\": \"vastai\", \"endpoint\": \"list\", \"ms\": 1500}"));
+	usleep(2500 * 1000);	/* a resync pass is now in a slow list */
+	kill(dpid, SIGTERM);
+	usleep(400 * 1000);
+	ok(daemon_alive(dpid), "after SIGTERM the daemon finishes the call "
+	    "in flight first");
+	rc = daemon_wait(dpid, 10000, &took);
+	is_int(rc, 0, "then exits 0 (after %lld ms)", (long long)took);
+	ok(wait_log(0, "watch: stopping", 100), "and says it stopped");
+
+	/* 11. a second SIGTERM exits at once; the ledger is sound */
+	mark = log_len();
+	json_decref(ctl(&sp, "DELETE", "faults", NULL));
+	dpid = daemon_start("");
+	ok(wait_log(mark, "train: converged", 15000), "restarted, it "
+	    "converges");
+	json_decref(ctl(&sp, "POST", "faults", "{\"kind\": \"latency\", "
+	    "\"provider\": \"vastai\", \"endpoint\": \"list\", \"ms\": 5000}"));
+	usleep(2500 * 1000);
+	kill(dpid, SIGTERM);
+	usleep(200 * 1000);
+	kill(dpid, SIGTERM);
+	rc = daemon_wait(dpid, 2000, &took);
+	is_int(rc, 75, "a second SIGTERM exits 75 at once (%lld ms), not "
+	    "waiting for the 5 s call", (long long)took);
+	json_decref(ctl(&sp, "DELETE", "faults", NULL));
+	rc = ledger_open(state, false, &l, &e);
+	if (rc == 0)
+		rc = ledger_check(l, &e);
+	is_int(rc, 0, "the ledger passes its integrity check (%s)",
+	    rc == 0 ? "ok" : e.msg);
+	ledger_close(l);
+	rc = gr(&out, &err, "status");
+	is_int(rc, 0, "status reads it");
+	free(out);
+	free(err);
+	a = xasprintf("apply --yes -f '%s'", fleet);
+	rc = gr(&out, &err, a);
+	is_int(rc, 0, "and apply takes the lock again and finds it "
+	    "converged");
+	free(a);
+	free(out);
+	free(err);
+
+	if (getenv("GR_TEST_VERBOSE") != NULL) {
+		t = log_text();
+		diag("%s", t);
+		free(t);
+	}
+	sim_stop(&sp);
+	sim_free(&sp);
+	return done_testing();
+}
