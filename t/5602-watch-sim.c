@@ -442,6 +442,25 @@ main(void)
 	    "instance (%s, was %s)", ids2, id);
 	free(id);
 
+	/* 7b. an orphan (our label, no ledger row) is ended by a resync */
+	if (ledger_open(state, false, &l, &e) == -1)
+		bail_out("ledger: %s", e.msg);
+	t = owner_label(ledger_id(l), 999);
+	ledger_close(l);
+	l = NULL;
+	a = xasprintf("{\"provider\": \"vastai\", \"gpu\": \"RTX_4090\", "
+	    "\"label\": \"%s\"}", t);
+	json_decref(ctl(&sp, "POST", "instances", a));
+	free(a);
+	free(t);
+	is_int(sim_live(), 2, "an orphan with our label bills at the sim");
+	mark = log_len();
+	ok(wait_log(mark, "terminating orphan", 2000 + 3000), "the next "
+	    "resync terminates the orphan");
+	for (rc = 0; rc < 100 && sim_live() != 1; rc++)
+		usleep(50000);
+	is_int(sim_live(), 1, "and only the fleet's instance still bills");
+
 	/* 8. SIGHUP reloads */
 	mark = log_len();
 	kill(dpid, SIGHUP);
