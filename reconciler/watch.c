@@ -787,8 +787,9 @@ watch_run(struct ctx *c, struct gr_err *e)
 			log_debug("watch: resync: full pass");
 			w.next_resync = now + w.resync_ms;
 			w.next_pass = now;
-			w.cycle = false;	/* a fresh run: given-up slots
-						   and blocked providers retry */
+			/* a fresh run: slots given up on and blocked
+			 * providers are tried again */
+			w.cycle = false;
 		}
 		if (w.next_pass != 0 && now >= w.next_pass && !sig_stop)
 			run_pass(&w);

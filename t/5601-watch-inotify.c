@@ -6,6 +6,8 @@
  * the rescan), a removed one, a Kubernetes ConfigMap's ..data symlink
  * swap, a root that is a symlink swapped to a new target, a root that is
  * a file; and an inotify queue overflow, which asks for a full rescan.
+ * Also the daemon's settings: durations in ms, and the config's watch
+ * section and per-provider heartbeat, with file:line:col errors.
  */
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -201,6 +203,62 @@ main(void)
 	ok(events(ws, 2000) & WATCH_CHANGED, "a write to the file counts");
 	free(p);
 	watchset_free(ws);
+
+	/* durations in ms, for --resync and --debounce */
+	{
+		const char	*why;
+		int64_t		 ms = -1;
+
+		ok(duration_parse_ms("250ms", &ms, &why) && ms == 250,
+		    "250ms is 250 ms");
+		ok(duration_parse_ms("2s", &ms, &why) && ms == 2000,
+		    "2s is 2000 ms");
+		ok(duration_parse_ms("0ms", &ms, &why) && ms == 0, "0ms is 0");
+		ok(!duration_parse_ms("60001ms", &ms, &why) && why != NULL,
+		    "60001ms is refused (%s)", why);
+		ok(!duration_parse_ms("ms", &ms, &why), "ms alone is refused");
+		ok(!duration_parse_ms("1.5ms", &ms, &why), "1.5ms is refused");
+		ok(!duration_parse_ms("10", &ms, &why), "a bare number is "
+		    "refused");
+	}
+
+	/* the config's watch section and a provider's heartbeat */
+	{
+		struct config	*c = NULL;
+		char		*cp;
+
+		cp = test_write(top, "c1.yaml", "watch: {resync: 5s, debounce: "
+		    "50ms, stop_timeout: 10s}\nproviders:\n  fake: "
+		    "{heartbeat: 30s}\n");
+		is_int(config_load(cp, true, &c, &e), 0, "a config with watch "
+		    "settings loads");
+		if (c != NULL) {
+			is_int(c->resync_ms, 5000, "watch resync");
+			is_int(c->debounce_ms, 50, "watch debounce");
+			is_int(c->stop_ms, 10000, "watch stop_timeout");
+			is_int(config_provider(c, "fake")->heartbeat_ms, 30000,
+			    "fake's heartbeat");
+			is_int(config_provider(c, "vastai")->heartbeat_ms,
+			    300000, "a provider without one: 5 min");
+		}
+		config_free(c);
+		free(cp);
+		c = NULL;
+		cp = test_write(top, "c2.yaml", "parallel: 2\nwatch:\n  "
+		    "resink: 5s\n");
+		is_int(config_load(cp, true, &c, &e), -1, "an unknown watch key "
+		    "is refused");
+		p = xasprintf("%s:3:3: unknown watch key 'resink' (hint: did "
+		    "you mean 'resync'?)", cp);
+		is_str(e.msg, p, "with file:line:col and a did-you-mean");
+		free(p);
+		free(cp);
+		cp = test_write(top, "c3.yaml", "watch: {debounce: 2x}\n");
+		is_int(config_load(cp, true, &c, &e), -1, "a bad debounce is "
+		    "refused");
+		like(e.msg, "c3.yaml:1:19: 'debounce':", "with where it is");
+		free(cp);
+	}
 
 	free(link);
 	free(cm);

@@ -167,7 +167,8 @@ running(char *ids, size_t len)
 			continue;
 		k++;
 		if (ids != NULL && rows[i].provider_id != NULL) {
-			strncat(ids, rows[i].provider_id, len - strlen(ids) - 1);
+			strncat(ids, rows[i].provider_id,
+			    len - strlen(ids) - 1);
 			strncat(ids, ",", len - strlen(ids) - 1);
 		}
 	}

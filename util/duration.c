@@ -104,8 +104,8 @@ duration_parse_ms(const char *s, int64_t *ms, const char **why)
 		for (; isdigit((unsigned char)*p); p++) {
 			n = n * 10 + (*p - '0');
 			if (n > 60 * 1000) {
-				*why = "too many milliseconds (at most 60000ms; "
-				    "use s, m, h or d beyond that)";
+				*why = "too many milliseconds (at most "
+				    "60000ms; use s, m, h or d beyond that)";
 				return false;
 			}
 		}
