@@ -340,8 +340,13 @@ main(void)
 	if (mkdir_p(fleet, 0755) == -1)
 		bail_out("mkdir %s", fleet);
 	write_fleet(fleetfile, 1, "");
+	/* commits A (count 1) and B (count 1, a comment more, tagged b);
+	 * the daemon starts on A */
 	if (git("init -q . && git add train.yaml && git -c user.name=t -c "
-	    "user.email=t@example.invalid commit -qm one") != 0)
+	    "user.email=t@example.invalid commit -qm one") != 0 ||
+	    test_run(NULL, NULL, "echo '# b' >>'%s'", fleetfile) != 0 ||
+	    git("commit -qam oneb") != 0 || git("tag b") != 0 ||
+	    git("checkout -q HEAD~1") != 0)
 		bail_out("git init/commit failed");
 
 	/* 1. start: the first spec converges */
@@ -394,12 +399,36 @@ main(void)
 	if (git("commit -qam three") != 0)
 		bail_out("git commit failed");
 	mark = log_len();
-	is_int(git("checkout -q HEAD~1"), 0, "git checkout of the first "
-	    "commit");
+	is_int(git("checkout -q b"), 0, "git checkout of another commit "
+	    "(count 1)");
 	ok(wait_running(1, 15000), "the checkout is seen: back to 1 running");
 	ok(wait_log(mark, "train/trainer/2: terminat", 5000), "the "
 	    "scale-down logs the instance address");
 	is_int(sim_live(), 1, "the sim bills exactly 1 instance");
+	{
+		struct ledger_event	*ev = NULL;
+		size_t			 nev = 0, i, hits = 0;
+		char			*sha = NULL;
+
+		if (test_run(&sha, NULL, "cd '%s' && git rev-parse HEAD",
+		    fleet) != 0 || sha == NULL || strlen(sha) < 12)
+			bail_out("git rev-parse failed");
+		if (ledger_open(state, false, &l, &e) == -1 ||
+		    ledger_events(l, 0, &ev, &nev, &e) == -1)
+			bail_out("ledger events: %s", e.msg);
+		for (i = 0; i < nev; i++)
+			if (strcmp(ev[i].kind, "terminate-intent") == 0 &&
+			    ev[i].git_commit != NULL &&
+			    strncmp(ev[i].git_commit, sha, 12) == 0)
+				hits++;
+		is_int((long long)hits, 2, "the 2 terminations record the "
+		    "commit checked out (%.12s), not the one the daemon "
+		    "started on: the reload told the audit trail", sha);
+		ledger_events_free(ev, nev);
+		ledger_close(l);
+		l = NULL;
+		free(sha);
+	}
 
 	/* 6. an invalid edit changes nothing and says where */
 	mark = log_len();
