@@ -3,12 +3,13 @@
  * API, time scale 100).  Started in the background, it must: converge the
  * first spec; hold the lock so that apply names it (plan and status still
  * work); follow an edit in place, an atomic rename and a git checkout of
- * another commit; refuse an invalid edit with file:line:col and change
- * nothing; replace an instance destroyed behind its back within one
- * resync; reload on SIGHUP; idle near 0% CPU; on SIGTERM finish the call
- * in flight and exit 0; on a second SIGTERM exit at once, leaving a
- * ledger that passes its integrity check.  The daemon and the simulator
- * are killed when the test ends, however it ends.
+ * another commit, telling the audit trail which commit it read; refuse an
+ * invalid edit with file:line:col and change nothing; replace an instance
+ * destroyed behind its back within one resync, and end an orphan; reload
+ * on SIGHUP; idle near 0% CPU; on SIGTERM finish the call in flight and
+ * exit 0; on a second SIGTERM, or past the stop timeout, exit 75 at once,
+ * leaving a ledger that passes its integrity check.  The daemon and the
+ * simulator are killed when the test ends, however it ends.
  */
 #include <sys/stat.h>
 
@@ -18,7 +19,7 @@
 #include "6000-sim.h"
 
 static struct simproc	 sp;
-static char		*dir, *cfg, *fleet, *state, *fleetfile, *wlog;
+static char		*dir, *cfg, *cfg2, *fleet, *state, *fleetfile, *wlog;
 static pid_t		 dpid;
 
 static int64_t
@@ -47,14 +48,14 @@ track(pid_t pid, bool on)
 }
 
 static pid_t
-daemon_start(const char *extra)
+daemon_start_cfg(const char *config, const char *extra)
 {
 	char	*cmd;
 	pid_t	 pid;
 	int	 fd;
 
 	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
-	    "'%s' --resync 2s --debounce 50ms %s", test_bin(), cfg, state,
+	    "'%s' --resync 2s --debounce 50ms %s", test_bin(), config, state,
 	    fleet, extra);
 	fflush(stdout);
 	pid = fork();
@@ -78,6 +79,12 @@ daemon_start(const char *extra)
 	free(cmd);
 	track(pid, true);
 	return pid;
+}
+
+static pid_t
+daemon_start(const char *extra)
+{
+	return daemon_start_cfg(cfg, extra);
 }
 
 /* Wait for the daemon's exit for up to ms: its status, or -1. */
@@ -337,6 +344,16 @@ main(void)
 	free(test_write(dir, "config.yaml", t));
 	free(t);
 	cfg = xasprintf("%s/config.yaml", dir);
+	t = xasprintf(
+	    "poll_interval: 1s\n"
+	    "watch: {stop_timeout: 1s}\n"
+	    "providers:\n"
+	    "  vastai: {base_url: \"http://127.0.0.1:%d/vast\", api_key_file: "
+	    "%s/vast.key, time_scale: 100, heartbeat: 1s, timeouts: {spinup: "
+	    "60s, teardown: 30s, grace: 5s}}\n", sp.port, dir);
+	free(test_write(dir, "config2.yaml", t));
+	free(t);
+	cfg2 = xasprintf("%s/config2.yaml", dir);
 	if (mkdir_p(fleet, 0755) == -1)
 		bail_out("mkdir %s", fleet);
 	write_fleet(fleetfile, 1, "");
@@ -542,6 +559,24 @@ main(void)
 	is_int(rc, 75, "a second SIGTERM exits 75 at once (%lld ms), not "
 	    "waiting for the 5 s call", (long long)took);
 	json_decref(ctl(&sp, "DELETE", "faults", NULL));
+
+	/* 12. calls in flight past the stop timeout: exit at once */
+	mark = log_len();
+	dpid = daemon_start_cfg(cfg2, "");
+	ok(wait_log(mark, "train: converged", 15000), "restarted with "
+	    "stop_timeout: 1s, it converges");
+	json_decref(ctl(&sp, "POST", "faults", "{\"kind\": \"latency\", "
+	    "\"provider\": \"vastai\", \"endpoint\": \"list\", \"ms\": 6000}"));
+	usleep(2500 * 1000);
+	kill(dpid, SIGTERM);
+	rc = daemon_wait(dpid, 4000, &took);
+	is_int(rc, 75, "one SIGTERM with a call stuck past the stop timeout "
+	    "exits 75");
+	ok(took >= 700 && took < 3000, "after about the stop timeout "
+	    "(%lld ms)", (long long)took);
+	ok(wait_log(mark, "at the stop timeout", 100), "and says why");
+	json_decref(ctl(&sp, "DELETE", "faults", NULL));
+
 	rc = ledger_open(state, false, &l, &e);
 	if (rc == 0)
 		rc = ledger_check(l, &e);
