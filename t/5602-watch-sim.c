@@ -397,6 +397,19 @@ main(void)
 	free(a);
 	free(out);
 	free(err);
+	a = xasprintf("drift -f '%s'", fleet);
+	rc = gr(&out, &err, a);
+	is_int(rc, 0, "drift works beside the daemon, and finds none");
+	free(a);
+	free(out);
+	free(err);
+	a = xasprintf("check -f '%s'", fleet);
+	rc = gr(&out, &err, a);
+	is_int(rc, 0, "check works beside the daemon");
+	like(out, "integrity ok", "and checks the ledger it holds");
+	free(a);
+	free(out);
+	free(err);
 
 	/* 3. an edit in place that raises count */
 	write_in_place(fleetfile, 2);
