@@ -30,7 +30,7 @@ cmd_watch_exec(struct ctx *c, int argc, char **argv)
 
 const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
-	.usage = "-f DIR... [--resync DUR] [--debounce DUR] [--syslog] [-v]",
+	.usage = "-f DIR... [--resync DUR] [--debounce DUR] [--syslog]",
 	.summary = "a daemon: keep the fleet converged as its files change",
 	.help =
 	    "Runs until stopped.  It watches the fleet directories (inotify, "
@@ -59,13 +59,16 @@ const struct cmd_entry cmd_watch_entry = {
 	    "each starting with the instance or fleet address; -v adds "
 	    "provider calls.\n"
 	    "\n"
-	    "Signals: SIGHUP reloads the fleet files.  SIGTERM or SIGINT: the "
-	    "provider calls\n"
-	    "in flight finish and are recorded, then it exits 0; a second "
-	    "signal, or\n"
-	    "calls still running after the stop timeout, exit 75 at once "
-	    "(the ledger stays\n"
-	    "consistent; the next run heals what was cut short).\n"
+	    "Signals: SIGHUP reloads the fleet files (the config is read once, "
+	    "at start).\n"
+	    "SIGTERM or SIGINT: the provider calls in flight finish and are "
+	    "recorded, then\n"
+	    "it exits 0; a second signal, or calls still running after the "
+	    "stop timeout,\n"
+	    "exit 75 at once (the ledger stays consistent; the next run heals "
+	    "what was cut\n"
+	    "short).  It starts only from a valid spec (else exit 65, like "
+	    "apply).\n"
 	    "\n"
 	    "  --resync DUR     full pass at least this often (default 60s; "
 	    "config\n"
