@@ -8,6 +8,8 @@
 # examples/cron/gpureconcile.cron, run by hand (paths pointed at a temp
 # dir, `logger` replaced by a file), converges, and says that the daemon
 # holds the lock when one runs.  Against gpureconcile-sim (Vast API).
+# Also: watch refuses to start from an invalid spec (65, file:line:col,
+# no ledger made) or a --resync without a unit (64).
 #
 # Needs GR_BIN, GR_SIM and GR_TOP, as `make check` exports them.
 
@@ -107,6 +109,21 @@ EOF
 # what LoadCredential= makes: one file per key, 0400
 printf 'sim-vast-key\n' >"$T/creds/VAST_API_KEY"
 chmod 0400 "$T/creds/VAST_API_KEY"
+
+# --- watch refuses to start from a bad spec or bad options ----------------------
+CFG=$T/etc/gpureconcile/config.yaml
+ST=$T/state-bad
+mkdir -p "$T/bad"
+printf 'fleet: f\ngroups:\n  - name: g\n    count: lots\n' >"$T/bad/f.yaml"
+gr watch -f "$T/bad"
+is_rc 65 "watch on an invalid spec exits 65"
+like "$T/err" "bad/f.yaml:4:12: " "with file:line:col"
+why="$ST/ledger.sqlite exists"
+[ ! -e "$ST/ledger.sqlite" ]
+tap_ok $? "and creates no ledger"
+gr watch -f "$T/etc/gpureconcile/fleet.d" --resync 10
+is_rc 64 "--resync without a unit is a usage error"
+like "$T/err" "resync '10'" "naming the option"
 
 # --- the unit's commands, as systemd runs them --------------------------------------
 start=$(sed -n 's/^ExecStart=//p' "$T/gpureconcile-watch.service")
