@@ -3,7 +3,8 @@
  * API, time scale 100).  Started in the background, it must: converge the
  * first spec; hold the lock so that apply names it (plan and status still
  * work); follow an edit in place, an atomic rename and a git checkout of
- * another commit, telling the audit trail which commit it read; refuse an
+ * another commit, telling the audit trail which commit it read, and a
+ * fleet file in a new subdirectory (then watched too); refuse an
  * invalid edit with file:line:col and change nothing; replace an instance
  * destroyed behind its back within one resync, and end an orphan; reload
  * on SIGHUP; idle near 0% CPU; on SIGTERM finish the call in flight and
@@ -526,6 +527,22 @@ main(void)
 	kill(dpid, SIGHUP);
 	ok(wait_log(mark, "reload (SIGHUP)", 3000), "SIGHUP reloads the fleet "
 	    "files");
+
+	/* 8b. a new subdirectory: its files count, and it is watched */
+	mark = log_len();
+	free(test_write(fleet, "more/extra.yaml",
+	    "fleet: extra\ngroups:\n  - name: g\n    count: 0\n"
+	    "    provider: vastai\n    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n"));
+	ok(wait_log(mark, "extra: fleet added", 3000), "a fleet file in a new "
+	    "subdirectory is loaded");
+	mark = log_len();
+	free(test_write(fleet, "more/extra.yaml",
+	    "fleet: extra\ngroups:\n  - name: g\n    count: 0\n"
+	    "    provider: vastai\n    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.71\n"));
+	ok(wait_log(mark, "extra: fleet changed", 3000), "and an edit inside "
+	    "that subdirectory is seen: it is watched now");
 
 	/* 9. idle: no busy polling */
 	usleep(300 * 1000);
