@@ -43,6 +43,7 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_HISTORY,
+	OPT_CHECK,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +73,7 @@ static const struct option long_opts[] = {
 	{ "since",		required_argument,	NULL, OPT_SINCE },
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
 	{ "history",		no_argument,		NULL, OPT_HISTORY },
+	{ "check",		no_argument,		NULL, OPT_CHECK },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
@@ -191,6 +193,9 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_UNTIL:
 			o->until = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = true;
 			break;
 		case OPT_HISTORY:
 			o->history = true;

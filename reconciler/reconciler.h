@@ -72,6 +72,7 @@ struct options {
 	const char	*instance;	/* --instance ID */
 	const char	*remote;	/* --remote PATH */
 	const char	*local;		/* --local PATH */
+	bool		 check;		/* ssh-info --check */
 	/* drift */
 	bool		 include_foreign;
 	bool		 csv;
