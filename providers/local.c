@@ -2285,15 +2285,14 @@ inst_fill(const struct local *lp, struct instance *out, const struct meta *m,
 {
 	memset(out, 0, sizeof(*out));
 	out->id = xstrdup(m->id);
+	/* its work dir; without sshd, pull reads it directly */
+	out->files_root = xasprintf("%s/%s", lp->inst_dir, m->id);
 	if (m->ssh_port > 0) {
-		/* its files over SFTP, as from any cloud */
+		/* with sshd, pull goes over SFTP, as from any cloud */
 		out->ssh_host = xstrdup("127.0.0.1");
 		out->ssh_port = m->ssh_port;
 		out->ssh_user = xstrdup(m->ssh_user);
 		out->ssh_key = xstrdup(m->ssh_key);
-	} else {
-		/* no SSH: the instance's files are read from its work dir */
-		out->files_root = xasprintf("%s/%s", lp->inst_dir, m->id);
 	}
 	out->label = m->label != NULL ? xstrdup(m->label) : NULL;
 	out->gpu = xstrdup(m->gpu);

@@ -50,8 +50,9 @@ struct instance {
 	char		*status;	/* owned; the provider's own word */
 	int64_t		 created_ms;	/* 0: unknown */
 	char		*files_root;	/* owned; a local directory holding the
-					 * instance's files (local provider);
-					 * NULL: reach them over SSH */
+					 * instance's files (local provider),
+					 * what pull reads when there is no
+					 * ssh_host; NULL: none */
 	char		*ssh_key;	/* owned; the private key the provider
 					 * set up for it; NULL: the config's
 					 * ssh_key or ~/.ssh's */

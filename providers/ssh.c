@@ -29,6 +29,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -37,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -529,6 +533,36 @@ auth(struct ssh_conn *c, const struct ssh_target *t, struct gr_err *e)
 	return 0;
 }
 
+/*
+ * Names and addresses that reach no host by definition: the .invalid
+ * domain (RFC 6761) and the documentation networks (RFC 5737, RFC 3849).
+ * The simulated clouds hand these out; dialling them would only leak a
+ * DNS query or a packet.
+ */
+static bool
+host_reserved(const char *host)
+{
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	size_t		 n = strlen(host);
+	uint32_t	 ip;
+
+	while (n > 0 && host[n - 1] == '.')
+		n--;
+	if ((n >= 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0) ||
+	    (n == 7 && strncasecmp(host, "invalid", 7) == 0))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		ip = ntohl(a4.s_addr) & 0xffffff00u;
+		return ip == 0xc0000200u || ip == 0xc6336400u ||
+		    ip == 0xcb007100u;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return a6.s6_addr[0] == 0x20 && a6.s6_addr[1] == 0x01 &&
+		    a6.s6_addr[2] == 0x0d && a6.s6_addr[3] == 0xb8;
+	return false;
+}
+
 int
 ssh_connect(const struct ssh_target *t, struct ssh_conn **out,
     struct gr_err *e)
@@ -539,6 +573,13 @@ ssh_connect(const struct ssh_target *t, struct ssh_conn **out,
 	bool		 retry;
 
 	*out = NULL;
+	if (host_reserved(t->host)) {
+		gr_err_set(e, GR_E_UNSUPPORTED, "ssh to %s:%d: the provider "
+		    "gave a reserved name or documentation address, which "
+		    "reaches no host (RFC 6761, RFC 5737)", t->host, t->port);
+		gr_err_hint(e, "a simulated cloud has no SSH endpoint");
+		return -1;
+	}
 	pthread_once(&ssh_once, ssh_init_once);
 	if (ssh_init_rc != 0) {
 		gr_err_set(e, GR_E_INTERNAL, "libssh2_init failed (%d)",

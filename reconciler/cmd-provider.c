@@ -1473,7 +1473,7 @@ sub_pull(struct pctx *pc)
 		rc = fail(&e);
 		goto out;
 	}
-	if (in.files_root != NULL) {
+	if (in.ssh_host == NULL && in.files_root != NULL) {
 		if (pull_local_tree(in.files_root, pc->o->remote, pc->o->local,
 		    pc->to->pull_ms, &st, &e) == -1) {
 			rc = fail(&e);
