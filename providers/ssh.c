@@ -703,14 +703,23 @@ sftp_err(struct ssh_conn *c, const char *what, const char *path,
 static int
 sftp_ensure(struct ssh_conn *c, struct gr_err *e)
 {
+	int	 code;
+
 	if (c->sftp != NULL)
 		return 0;
 	if (!arm(c, "starting SFTP", e))
 		return -1;
 	c->sftp = libssh2_sftp_init(c->s);
 	if (c->sftp == NULL) {
+		const char	*msg = last_err(c->s, &code);
+
+		if (code == LIBSSH2_ERROR_TIMEOUT) {
+			gr_err_set(e, GR_E_TIMEOUT, "ssh to %s: timed out "
+			    "starting SFTP", c->where);
+			return -1;
+		}
 		gr_err_set(e, GR_E_TRANSIENT, "ssh to %s: cannot start SFTP: "
-		    "%s", c->where, last_err(c->s, NULL));
+		    "%s", c->where, msg);
 		gr_err_hint(e, "the server needs the sftp subsystem");
 		return -1;
 	}
