@@ -404,11 +404,58 @@ cli_checks(void)
 	free(base);
 }
 
+/* ssh: true without sshd: the spawn says what to install, leaves nothing. */
+static void
+no_sshd(void)
+{
+	struct provider_conf	 conf;
+	struct provider		*p;
+	struct spawn_req	 r;
+	struct gpu_req		 g;
+	struct instance		 in;
+	struct instance_list	 l = { NULL, 0 };
+	struct gr_err		 e;
+	struct kv		 kv[2] = { { "ssh", "true" },
+	    { "sshd", "/nonexistent/sbin/sshd" } };
+	char			*state = xasprintf("%s/nosshd", test_tmpdir());
+	int			 rc;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.name = "local";
+	conf.state_dir = state;
+	conf.ledger_id = "0a1b2c";
+	conf.options = kv;
+	conf.noptions = 2;
+	provider_timeouts_default(&conf.timeouts);
+	gr_err_clear(&e);
+	if (provider_new(&conf, &p, &e) == -1)
+		bail_out("provider_new: %s", e.msg);
+	memset(&g, 0, sizeof(g));
+	g.type = GPU_CPU;
+	memset(&r, 0, sizeof(r));
+	r.label = "gr-0a1b2c-9";
+	r.address = "t/nosshd/0";
+	r.gpu = &g;
+	r.max_price = 1000000;
+	memset(&in, 0, sizeof(in));
+	rc = provider_spawn(p, &r, &in, &e);
+	ok(rc == -1 && e.code == GR_E_CONFIG, "ssh: true without sshd: the "
+	    "spawn fails (CONFIG): %s", e.msg);
+	like(e.hint, "openssh-server", "and says to install openssh-server");
+	rc = provider_list(p, &l, &e);
+	ok(rc == 0 && l.n == 0, "and leaves no instance");
+	instance_list_release(&l);
+	instance_release(&in);
+	provider_free(p);
+	free(state);
+}
+
 int
 main(void)
 {
 	sshtest_init();
 	plan_lazy();
+	no_sshd();
 	library_checks();
 	cli_checks();
 	return done_testing();
