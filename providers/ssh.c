@@ -52,6 +52,7 @@
 
 #define SSH_BACKOFF_MS		500
 #define KNOWN_MAX		(4 << 20)
+#define SSH_DIR_MAX		1000000	/* a hostile server's endless list */
 
 struct ssh_conn {
 	LIBSSH2_SESSION	*s;
@@ -441,9 +442,13 @@ tcp_connect(const char *host, int port, int64_t timeout_ms, int *fdp,
 	return 0;
 }
 
+#define SSH_CLOSE_MS	2000	/* for goodbyes, even past a deadline */
+
 static void
 conn_drop(struct ssh_conn *c)
 {
+	if (c->s != NULL)
+		libssh2_session_set_timeout(c->s, SSH_CLOSE_MS);
 	if (c->sftp != NULL)
 		libssh2_sftp_shutdown(c->sftp);
 	c->sftp = NULL;
@@ -804,6 +809,11 @@ ssh_sftp_list(struct ssh_conn *c, const char *path, struct ssh_dirent **vp,
 			sftp_err(c, "readdir", path, e);
 			goto fail;
 		}
+		if (n >= SSH_DIR_MAX) {
+			gr_err_set(e, GR_E_IO, "sftp readdir '%s' on %s: more "
+			    "than %d entries", path, c->where, SSH_DIR_MAX);
+			goto fail;
+		}
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		/* keep the length as sent: an embedded NUL is caught later */
 		v[n].name = xmalloc((size_t)rc + 1);
@@ -818,6 +828,7 @@ ssh_sftp_list(struct ssh_conn *c, const char *path, struct ssh_dirent **vp,
 	*np = n;
 	return 0;
 fail:
+	libssh2_session_set_timeout(c->s, SSH_CLOSE_MS);
 	libssh2_sftp_closedir(h);
 	ssh_dirents_free(v, n);
 	return -1;
@@ -873,8 +884,10 @@ ssh_sftp_close(struct ssh_file *f)
 {
 	if (f == NULL)
 		return;
-	if (f->h != NULL)
+	if (f->h != NULL) {
+		libssh2_session_set_timeout(f->c->s, SSH_CLOSE_MS);
 		libssh2_sftp_close(f->h);
+	}
 	free(f->path);
 	free(f);
 }

@@ -85,6 +85,7 @@ struct pull {
 	bool		 progress;
 	const char	*what;		/* the remote path, for messages */
 	struct gr_err	*e;
+	int64_t		 shown_ms;	/* progress last printed */
 	/* local source */
 	int		 ldir;		/* the target's parent, or itself */
 	const char	*llast;		/* the target in ldir; NULL: ldir */
@@ -550,6 +551,11 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 			}
 		}
 		pl->st->bytes += (size_t)n;
+		/* a big file shows its bytes go by, once a second */
+		if (pl->progress && clock_mono_ms() - pl->shown_ms >= 1000) {
+			pl->shown_ms = clock_mono_ms();
+			pull_progress(pl, false);
+		}
 	}
 	if (pl->ops->keep_mtime && st.has_mtime) {
 		ts[0].tv_sec = ts[1].tv_sec = (time_t)st.mtime;
@@ -765,6 +771,7 @@ pull_init(struct pull *pl, const struct src_ops *ops, const char *remote,
 	pl->timeout_ms = timeout_ms;
 	pl->deadline_ms = clock_now_ms() + timeout_ms;
 	pl->progress = isatty(STDERR_FILENO);
+	pl->shown_ms = clock_mono_ms();
 	pl->what = remote;
 	pl->e = e;
 	pl->ldir = -1;
