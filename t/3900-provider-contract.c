@@ -251,6 +251,7 @@ diag_res(const struct res *r)
 }
 
 static const char	*cur_name = "";	/* prefix of every description */
+static char		*cur_variant;	/* owned: "local+ssh" */
 
 /* A check about command r: its description gets the provider's name. */
 static bool
@@ -1969,8 +1970,10 @@ run_provider(const struct provider_ops *ops, const char *variant)
 	pv.name = ops->name;
 	pv.envp = xstrdup("");
 	id = NULL;
-	cur_name = variant == NULL ? ops->name : xasprintf("%s+%s", ops->name,
-	    variant);	/* a variant's name lives to the end */
+	free(cur_variant);
+	cur_variant = variant == NULL ? NULL : xasprintf("%s+%s", ops->name,
+	    variant);
+	cur_name = variant == NULL ? ops->name : cur_variant;
 	rel = xasprintf("t/data/contract/%s.yaml", cur_name);
 	fxpath = test_src_path(rel);
 	free(rel);
