@@ -58,8 +58,11 @@
  *   meta lists PENDING ("spawning") for a minute, then TERMINATED ("lost").
  * - A meta.json that cannot be read lists as RUNNING, unlabelled (never
  *   ours to touch) with status "unreadable": gone is not proven.
- * - A process that calls setsid and is not a child of the supervisor
- *   escapes the instance; containing it would need cgroups.
+ * - The instance's processes are its supervisor's group, session and
+ *   children, their descendants, and any process whose environment holds
+ *   GR_INSTANCE_ID=<id> (the bootstrap's and SSH sessions' do).  A process
+ *   that leaves all of these (a new session, its parents gone, its
+ *   environment scrubbed) escapes; containing it would need cgroups.
  * - The supervisor keeps the caller's memory image, copy-on-write; a
  *   long-lived caller that rewrites much of its heap pays that per
  *   instance.
@@ -135,6 +138,7 @@
 #define DECLARED_MAX		64	/* GPUs of one type in "gpus" */
 #define CPU_SLOTS_MAX		65536
 #define SUP_LISTEN_FD		4	/* sshd's port in the supervisor */
+#define ENVIRON_MAX		(256 << 10)
 
 extern char **environ;
 
@@ -500,6 +504,28 @@ boot_matches(const struct local *lp, const struct meta *m)
 	    strcmp(lp->boot_id, m->boot_id) == 0;
 }
 
+/* Does the process's environment hold GR_INSTANCE_ID=id? */
+static bool
+environ_tagged(pid_t pid, const char *id)
+{
+	char	 path[64], *text = NULL, *tag;
+	size_t	 len, tlen, off;
+	bool	 yes = false;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+	if (file_read(path, ENVIRON_MAX, &text, &len) == -1)
+		return false;
+	tag = xasprintf("GR_INSTANCE_ID=%s", id);
+	tlen = strlen(tag);
+	for (off = 0; off < len && !yes; off += strnlen(text + off,
+	    len - off) + 1)
+		yes = len - off > tlen && memcmp(text + off, tag, tlen) == 0 &&
+		    text[off + tlen] == '\0';
+	free(tag);
+	free(text);
+	return yes;
+}
+
 /*
  * Bring s up to date with the instance's live processes: drop those that
  * died (or whose pid now names another process), add members not seen
@@ -518,6 +544,7 @@ pset_refresh(const struct local *lp, const struct meta *m, struct pset *s)
 	struct dirent	*de;
 	DIR		*d;
 	size_t		 i, j;
+	int		 pass;
 	bool		 alive, reused, added;
 	long		 pid;
 	pid_t		 self = getpid();
@@ -556,19 +583,35 @@ pset_refresh(const struct local *lp, const struct meta *m, struct pset *s)
 		s->v[s->n++] = ps;
 	}
 	closedir(d);
-	/* children of members are members, until nothing changes */
-	do {
-		added = false;
-		for (i = 0; i < rest.n; i++) {
+	/*
+	 * Children of members are members, until nothing changes; so are
+	 * processes that carry the instance's id in their environment
+	 * (the bootstrap's and SSH sessions'), which an escape into a new
+	 * session and the loss of the parents in between cannot hide.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		do {
+			added = false;
+			for (i = 0; i < rest.n; i++) {
+				if (rest.v[i].pid == 0 ||
+				    !pset_has(s, rest.v[i].ppid))
+					continue;
+				s->v = xreallocarray(s->v, s->n + 1,
+				    sizeof(*s->v));
+				s->v[s->n++] = rest.v[i];
+				rest.v[i].pid = 0;
+				added = true;
+			}
+		} while (added);
+		for (i = 0; pass == 0 && i < rest.n; i++) {
 			if (rest.v[i].pid == 0 ||
-			    !pset_has(s, rest.v[i].ppid))
+			    !environ_tagged(rest.v[i].pid, m->id))
 				continue;
 			s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
 			s->v[s->n++] = rest.v[i];
 			rest.v[i].pid = 0;
-			added = true;
 		}
-	} while (added);
+	}
 	pset_release(&rest);
 }
 
@@ -2231,11 +2274,12 @@ ssh_setup(struct local *lp, const struct spawn_req *req, struct meta *m,
 	    "PermitRootLogin prohibit-password\n"
 	    "AllowUsers %s\n"
 	    "PidFile none\n"
+	    "SetEnv GR_INSTANCE_ID=%s\n"
 	    "PrintMotd no\n"
 	    "X11Forwarding no\n"
 	    "AllowTcpForwarding no\n"
 	    "Subsystem sftp internal-sftp -d %s\n",
-	    m->id, dir, dir, m->ssh_user, dir);
+	    m->id, dir, dir, m->ssh_user, m->id, dir);
 	path = xasprintf("%s/sshd_config", dir);
 	if (file_write_atomic(path, buf_str(&b), b.len, 0600) == -1)
 		goto io;

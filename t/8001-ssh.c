@@ -243,6 +243,41 @@ library_checks(void)
 	ok(rc == -1 && e.code == GR_E_UNSUPPORTED, "a documentation address: "
 	    "UNSUPPORTED, not dialled");
 
+	/*
+	 * The supervisor dies (kill -9, as a crash): the next list kills
+	 * what is left, sshd and its session included, though the session
+	 * runs in a session of its own and its parents die first.
+	 */
+	{
+		struct instance_list	 l = { NULL, 0 };
+		int			 n;
+
+		other = xasprintf("%s/ssh2.pid", si.state);
+		(void)test_run(NULL, NULL, "ssh -o BatchMode=yes -o "
+		    "StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+		    "-i '%s' -p %d '%s@127.0.0.1' 'exec sleep 318.5' "
+		    "</dev/null >/dev/null 2>&1 & echo $! > '%s'",
+		    si.in.ssh_key, si.in.ssh_port, si.in.ssh_user, other);
+		for (n = 0; n < 100 && cmdline_live("318.5") == 0; n++)
+			usleep(50000);
+		ok(cmdline_live("318.5") == 1, "a command runs over SSH");
+		ok(kill(si.sup, SIGKILL) == 0, "the supervisor is killed");
+		usleep(200000);
+		gr_err_clear(&e);
+		rc = provider_list(si.p, &l, &e);
+		ok(rc == 0 && l.n == 1 && l.v[0].state == INST_TERMINATED,
+		    "list: the instance is gone (TERMINATED)");
+		instance_list_release(&l);
+		for (n = 0; n < 40 && cmdline_live("318.5") > 0; n++)
+			usleep(50000);
+		ok(cmdline_live("318.5") == 0, "its SSH session's command "
+		    "did not outlive it");
+		ok(group_live(si.sup) == 0, "nor did any sshd of its group");
+		(void)test_run(NULL, NULL, "kill $(cat '%s') 2>/dev/null",
+		    other);
+		free(other);
+	}
+
 	sshtest_stop(&si);
 	sshtest_release(&si);
 	free(fp1);
