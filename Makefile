@@ -13,7 +13,7 @@
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 CC	?= cc
-PKGS	 = yaml-0.1 sqlite3 jansson libcrypto libcurl
+PKGS	 = yaml-0.1 sqlite3 jansson libcrypto libcurl libssh2
 
 ifeq ($(SANITIZE),1)
 B	:= build-san
@@ -31,7 +31,7 @@ WARN	 = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
 # pkg-config is optional on the command line; deps makes sure it exists.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	      echo -lyaml -lsqlite3 -ljansson -lcrypto -lcurl)
+	      echo -lyaml -lsqlite3 -ljansson -lcrypto -lcurl -lssh2)
 CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SANFLAGS) $(PKG_CFLAGS) \
 	   -MMD -MP
 LDLIBS	+= $(PKG_LIBS) -lpthread -lm

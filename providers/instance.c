@@ -26,6 +26,7 @@ instance_release(struct instance *in)
 	free(in->ssh_user);
 	free(in->status);
 	free(in->files_root);
+	free(in->ssh_key);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -41,6 +42,7 @@ instance_copy(struct instance *dst, const struct instance *src)
 	dst->ssh_user = dup_or_null(src->ssh_user);
 	dst->status = dup_or_null(src->status);
 	dst->files_root = dup_or_null(src->files_root);
+	dst->ssh_key = dup_or_null(src->ssh_key);
 }
 
 struct instance *

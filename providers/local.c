@@ -58,20 +58,49 @@
  *   meta lists PENDING ("spawning") for a minute, then TERMINATED ("lost").
  * - A meta.json that cannot be read lists as RUNNING, unlabelled (never
  *   ours to touch) with status "unreadable": gone is not proven.
- * - A process that calls setsid and is not a child of the supervisor
- *   escapes the instance; containing it would need cgroups.
+ * - The instance's processes are its supervisor's group, session and
+ *   children, their descendants, and any process whose environment holds
+ *   GR_INSTANCE_ID=<id> (the bootstrap's and SSH sessions' do).  A process
+ *   that leaves all of these (a new session, its parents gone, its
+ *   environment scrubbed) escapes; containing it would need cgroups.
  * - The supervisor keeps the caller's memory image, copy-on-write; a
  *   long-lived caller that rewrites much of its heap pays that per
  *   instance.
+ *
+ * SSH (option "ssh: true", off by default so that nothing needs
+ * openssh-server): each instance gets a real sshd on 127.0.0.1.  The
+ * supervisor binds a free loopback port before it forks and owns the
+ * listening socket; for each connection it forks Debian's sshd in inetd
+ * mode (sshd -i -e -f <dir>/sshd_config), its stdin and stdout the
+ * connection, its log in <dir>/sshd.log.  So there is no race for the
+ * port, and every sshd is a child of the supervisor: terminate's kill of
+ * the instance's processes (which follows descendants, including those
+ * that start a session of their own, as sshd's do) ends them, and each
+ * gets SIGTERM should the supervisor die.  The instance dir holds:
+ *	ssh_host_ed25519_key[.pub]	its own host key (ssh-keygen)
+ *	authorized_keys			the client's public key
+ *	sshd_config			UsePAM no, public keys only,
+ *					AllowUsers the current user, SFTP
+ *					starting in the instance dir
+ * StrictModes is off because the instance dir may sit under a
+ * world-writable /tmp; the instance dir itself is 0700.  The client key
+ * is the "ssh_key" option (its ".pub" beside it), else one generated once
+ * in <state_dir>/local/ssh/id_ed25519.  sshd runs as the current user;
+ * as root it needs /run/sshd (its privilege separation directory), which
+ * is made when missing, as Debian's service does.
  */
 #include <sys/file.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -79,6 +108,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -107,6 +137,8 @@
 					   progress for this long */
 #define DECLARED_MAX		64	/* GPUs of one type in "gpus" */
 #define CPU_SLOTS_MAX		65536
+#define SUP_LISTEN_FD		4	/* sshd's port in the supervisor */
+#define ENVIRON_MAX		(256 << 10)
 
 extern char **environ;
 
@@ -127,6 +159,10 @@ struct local {
 	size_t		 ngpus;
 	char		 boot_id[64];
 	pthread_mutex_t	 mtx;		/* detection and allocation */
+	/* SSH */
+	bool		 ssh;		/* give each instance an sshd */
+	char		*ssh_key;	/* owned; the option; NULL: generated */
+	char		*sshd;		/* owned; the sshd program */
 };
 
 /* What meta.json holds. */
@@ -144,6 +180,9 @@ struct meta {
 	unsigned long long start;	/* field 22 of /proc/PID/stat */
 	char		 boot_id[64];
 	int64_t		 mtime_ms;	/* of the file, real time */
+	int		 ssh_port;	/* 0: no sshd */
+	char		*ssh_user;	/* owned; NULL: no sshd */
+	char		*ssh_key;	/* owned; the client's private key */
 };
 
 /* One line of /proc/PID/stat. */
@@ -234,10 +273,14 @@ struct sup_args {
 	char *const	*sh_argv;
 	char *const	*envp;
 	unsigned int	 max_fd;	/* when close_range is missing */
+	int		 listen_fd;	/* sshd's port; -1: no sshd */
+	const char	*sshd_path;
+	char *const	*sshd_argv;
 };
 
 static const char *const option_names[] = {
 	"price_per_hour", "gpus", "cpu_slots", "nvidia_smi", "stop_grace",
+	"ssh", "ssh_key", "sshd",
 };
 
 static const char *const env_pass[] = {
@@ -461,22 +504,48 @@ boot_matches(const struct local *lp, const struct meta *m)
 	    strcmp(lp->boot_id, m->boot_id) == 0;
 }
 
+/* Does the process's environment hold GR_INSTANCE_ID=id? */
+static bool
+environ_tagged(pid_t pid, const char *id)
+{
+	char	 path[64], *text = NULL, *tag;
+	size_t	 len, tlen, off;
+	bool	 yes = false;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/environ", (long)pid);
+	if (file_read(path, ENVIRON_MAX, &text, &len) == -1)
+		return false;
+	tag = xasprintf("GR_INSTANCE_ID=%s", id);
+	tlen = strlen(tag);
+	for (off = 0; off < len && !yes; off += strnlen(text + off,
+	    len - off) + 1)
+		yes = len - off > tlen && memcmp(text + off, tag, tlen) == 0 &&
+		    text[off + tlen] == '\0';
+	free(tag);
+	free(text);
+	return yes;
+}
+
 /*
  * Bring s up to date with the instance's live processes: drop those that
  * died (or whose pid now names another process), add members not seen
  * yet: the supervisor, its process group and session, and its children
  * (orphans it adopted as subreaper), each started no earlier than the
- * supervisor.  Nothing is added when the supervisor's pid belongs to a
- * stranger: then the instance's group is gone (see the top of the file).
+ * supervisor, and the descendants of all these, even those that started
+ * a session of their own (sshd's do).  Nothing is added when the
+ * supervisor's pid belongs to a stranger: then the instance's group is
+ * gone (see the top of the file).
  */
 static void
 pset_refresh(const struct local *lp, const struct meta *m, struct pset *s)
 {
 	struct pstat	 ps, lead;
+	struct pset	 rest = { NULL, 0 };
 	struct dirent	*de;
 	DIR		*d;
 	size_t		 i, j;
-	bool		 alive, reused;
+	int		 pass;
+	bool		 alive, reused, added;
 	long		 pid;
 	pid_t		 self = getpid();
 
@@ -503,12 +572,47 @@ pset_refresh(const struct local *lp, const struct meta *m, struct pset *s)
 		    ps.start < m->start)
 			continue;
 		if (ps.pid != m->pid && ps.pgrp != m->pid &&
-		    ps.sid != m->pid && !(alive && ps.ppid == m->pid))
+		    ps.sid != m->pid && !(alive && ps.ppid == m->pid)) {
+			/* maybe a descendant: decided below */
+			rest.v = xreallocarray(rest.v, rest.n + 1,
+			    sizeof(*rest.v));
+			rest.v[rest.n++] = ps;
 			continue;
+		}
 		s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
 		s->v[s->n++] = ps;
 	}
 	closedir(d);
+	/*
+	 * Children of members are members, until nothing changes; so are
+	 * processes that carry the instance's id in their environment
+	 * (the bootstrap's and SSH sessions'), which an escape into a new
+	 * session and the loss of the parents in between cannot hide.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		do {
+			added = false;
+			for (i = 0; i < rest.n; i++) {
+				if (rest.v[i].pid == 0 ||
+				    !pset_has(s, rest.v[i].ppid))
+					continue;
+				s->v = xreallocarray(s->v, s->n + 1,
+				    sizeof(*s->v));
+				s->v[s->n++] = rest.v[i];
+				rest.v[i].pid = 0;
+				added = true;
+			}
+		} while (added);
+		for (i = 0; pass == 0 && i < rest.n; i++) {
+			if (rest.v[i].pid == 0 ||
+			    !environ_tagged(rest.v[i].pid, m->id))
+				continue;
+			s->v = xreallocarray(s->v, s->n + 1, sizeof(*s->v));
+			s->v[s->n++] = rest.v[i];
+			rest.v[i].pid = 0;
+		}
+	}
+	pset_release(&rest);
 }
 
 /* Signal one process, unless its pid now names another. */
@@ -1047,6 +1151,34 @@ local_options(struct local *lp, const struct provider_conf *conf,
 				return -1;
 			}
 			lp->stop_grace_ms = secs * 1000;
+		} else if (strcmp(k, "ssh") == 0) {
+			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+				gr_err_set(e, GR_E_CONFIG, "local: option ssh: "
+				    "'%s' is not true or false", v);
+				return -1;
+			}
+			lp->ssh = strcmp(v, "true") == 0;
+		} else if (strcmp(k, "ssh_key") == 0) {
+			if (*v == '\0') {
+				gr_err_set(e, GR_E_CONFIG, "local: option "
+				    "ssh_key is empty");
+				gr_err_hint(e, "give the path of a private key "
+				    "with its .pub beside it, or remove the "
+				    "option to use a generated one");
+				return -1;
+			}
+			free(lp->ssh_key);
+			lp->ssh_key = xstrdup(v);
+		} else if (strcmp(k, "sshd") == 0) {
+			if (*v != '/') {
+				gr_err_set(e, GR_E_CONFIG, "local: option "
+				    "sshd: '%s' is not an absolute path", v);
+				gr_err_hint(e, "sshd needs its absolute path, "
+				    "such as /usr/sbin/sshd");
+				return -1;
+			}
+			free(lp->sshd);
+			lp->sshd = xstrdup(v);
 		} else {
 			gr_err_set(e, GR_E_CONFIG, "local: unknown option '%s'",
 			    k);
@@ -1057,7 +1189,8 @@ local_options(struct local *lp, const struct provider_conf *conf,
 			else
 				gr_err_hint(e, "the local provider knows "
 				    "price_per_hour, gpus, cpu_slots, "
-				    "nvidia_smi and stop_grace");
+				    "nvidia_smi, stop_grace, ssh, ssh_key and "
+				    "sshd");
 			return -1;
 		}
 	}
@@ -1076,6 +1209,8 @@ meta_release(struct meta *m)
 	free(m->address);
 	free(m->gpu);
 	free(m->idx);
+	free(m->ssh_user);
+	free(m->ssh_key);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -1114,7 +1249,12 @@ meta_write(const struct local *lp, const struct meta *m, struct gr_err *e)
 	    json_object_set_new(o, "pid", json_integer(m->pid)) == -1 ||
 	    json_object_set_new(o, "start_time",
 	    json_integer((json_int_t)m->start)) == -1 ||
-	    json_object_set_new(o, "boot_id", json_string(m->boot_id)) == -1) {
+	    json_object_set_new(o, "boot_id", json_string(m->boot_id)) == -1 ||
+	    json_object_set_new(o, "ssh_port", json_integer(m->ssh_port)) ==
+	    -1 || json_object_set_new(o, "ssh_user", m->ssh_user != NULL ?
+	    json_string(m->ssh_user) : json_null()) == -1 ||
+	    json_object_set_new(o, "ssh_key", m->ssh_key != NULL ?
+	    json_string(m->ssh_key) : json_null()) == -1) {
 		gr_err_set(e, GR_E_INTERNAL, "local: cannot encode the meta "
 		    "of %s (label or address not UTF-8?)", m->id);
 		goto free_o;
@@ -1198,6 +1338,15 @@ meta_read(const struct local *lp, const char *id, struct meta *m)
 	(void)snprintf(m->boot_id, sizeof(m->boot_id), "%s",
 	    bid != NULL ? bid : "");
 	free(bid);
+	v = json_object_get(o, "ssh_port");
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) < 65536) {
+		m->ssh_port = (int)json_integer_value(v);
+		m->ssh_user = json_str_dup(o, "ssh_user");
+		m->ssh_key = json_str_dup(o, "ssh_key");
+		if (m->ssh_user == NULL || m->ssh_key == NULL)
+			goto bad;
+	}
 	a = json_object_get(o, "gpus");
 	if (json_is_array(a) && json_array_size(a) > 0) {
 		m->idx = xcalloc(json_array_size(a), sizeof(*m->idx));
@@ -1719,14 +1868,37 @@ sup_exec_bootstrap(const struct sup_args *a, const sigset_t *none)
 	_exit(127);
 }
 
+/* One SSH connection: sshd in inetd mode on it, its log in sshd.log. */
+static void GR_NORETURN
+sup_exec_sshd(const struct sup_args *a, int conn, const sigset_t *none)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	/* never outlive the instance */
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() == 1)
+		_exit(1);
+	if (dup2(conn, 0) == -1 || dup2(conn, 1) == -1)
+		_exit(1);
+	(void)sup_redirect(2, "sshd.log", O_WRONLY | O_CREAT | O_APPEND);
+	(void)sigprocmask(SIG_SETMASK, none, NULL);
+	execve(a->sshd_path, a->sshd_argv, a->envp);
+	_exit(127);
+}
+
 static void GR_NORETURN
 sup_main(const struct sup_args *a, int wfd)
 {
 	struct sigaction sa;
 	struct sup_msg	 m;
 	sigset_t	 none, chld;
+	struct pollfd	 pfd;
 	pid_t		 child = -1, pid;
-	int		 sig, st, fd;
+	int		 sig, st, fd, lfd = -1, conn;
 
 	if (setsid() == -1)
 		sup_fail(wfd, STEP_SETSID, errno);
@@ -1755,10 +1927,18 @@ sup_main(const struct sup_args *a, int wfd)
 			sup_fail(wfd, STEP_FDS, errno);
 		wfd = 3;
 	}
+	/* sshd's listening socket, made >= 10 by the caller, goes to 4 */
+	if (a->listen_fd != -1) {
+		if (dup3(a->listen_fd, SUP_LISTEN_FD, O_CLOEXEC) == -1)
+			sup_fail(wfd, STEP_FDS, errno);
+		lfd = SUP_LISTEN_FD;
+	}
 	/* the caller's locks and databases must not leak in here */
-	if (close_range(4, ~0u, 0) == -1)
-		for (fd = 4; (unsigned int)fd < a->max_fd; fd++)
+	if (close_range(SUP_LISTEN_FD + 1, ~0u, 0) == -1)
+		for (fd = SUP_LISTEN_FD + 1; (unsigned int)fd < a->max_fd; fd++)
 			(void)close(fd);
+	if (lfd == -1)
+		(void)close(SUP_LISTEN_FD);
 
 	/* default dispositions; only SIGCHLD blocked, for sigsuspend */
 	memset(&sa, 0, sizeof(sa));
@@ -1792,12 +1972,29 @@ sup_main(const struct sup_args *a, int wfd)
 	sup_write(wfd, &m, sizeof(m));
 	close(wfd);
 
-	/* idle like a VM after its startup script, reaping orphans */
+	/* idle like a VM after its startup script, reaping orphans and
+	 * handing each SSH connection to an sshd of its own */
 	for (;;) {
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 			if (pid == child)
 				sup_record(st);
-		(void)sigsuspend(&none);
+		if (lfd == -1) {
+			(void)sigsuspend(&none);
+			continue;
+		}
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (ppoll(&pfd, 1, NULL, &none) <= 0 ||
+		    (pfd.revents & POLLIN) == 0)
+			continue;
+		conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn == -1)
+			continue;
+		pid = _Fork();
+		if (pid == 0)
+			sup_exec_sshd(a, conn, &none);
+		close(conn);
 	}
 }
 
@@ -1911,6 +2108,218 @@ sup_start(const struct sup_args *a, const struct spawn_req *req,
 }
 
 /*
+ * SSH: a host key, the client's key, a config and a port per instance.
+ */
+
+/* Run a program (no shell) to its end; what it prints is dropped. */
+static int
+run_quiet(char *const argv[], struct gr_err *e)
+{
+	posix_spawn_file_actions_t	 fa;
+	pid_t				 pid;
+	int				 err, st = 0;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err != 0) {
+		gr_err_set(e, GR_E_IO, "local: cannot run %s: %s", argv[0],
+		    strerror(err));
+		gr_err_hint(e, "apt-get install openssh-client");
+		return -1;
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		gr_err_set(e, GR_E_IO, "local: %s failed (status %d)", argv[0],
+		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+keygen(const char *path, const char *comment, struct gr_err *e)
+{
+	char *const	 argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N",
+	    "", "-C", (char *)comment, "-f", (char *)path, NULL };
+
+	return run_quiet(argv, e);
+}
+
+/* The client's key (made once when none is configured) and its .pub. */
+static int
+ssh_client_key(struct local *lp, char **keyp, char **pubp, struct gr_err *e)
+{
+	char	*key, *pub, *dir = NULL, *text = NULL;
+	size_t	 len;
+
+	*keyp = *pubp = NULL;
+	if (lp->ssh_key != NULL)
+		key = xstrdup(lp->ssh_key);
+	else {
+		dir = xasprintf("%s/ssh", lp->dir);
+		key = xasprintf("%s/id_ed25519", dir);
+		if (access(key, F_OK) == -1) {
+			if (mkdir_p(dir, 0700) == -1) {
+				gr_err_set(e, GR_E_IO, "local: mkdir %s: %s",
+				    dir, strerror(errno));
+				goto fail;
+			}
+			if (keygen(key, "gpureconcile local", e) == -1)
+				goto fail;
+			log_info("local: made the SSH client key %s", key);
+		}
+	}
+	pub = xasprintf("%s.pub", key);
+	if (file_read(pub, 16 << 10, &text, &len) == -1) {
+		gr_err_set(e, GR_E_CONFIG, "local: the public key %s: %s", pub,
+		    strerror(errno));
+		gr_err_hint(e, "ssh-keygen -y -f %s > %s", key, pub);
+		free(pub);
+		goto fail;
+	}
+	free(pub);
+	if (len == 0 || memchr(text, '\0', len) != NULL ||
+	    !(str_has_prefix(text, "ssh-") || str_has_prefix(text, "ecdsa-") ||
+	    str_has_prefix(text, "sk-"))) {
+		gr_err_set(e, GR_E_CONFIG, "local: %s.pub is not an OpenSSH "
+		    "public key", key);
+		free(text);
+		goto fail;
+	}
+	free(dir);
+	*keyp = key;
+	*pubp = text;
+	return 0;
+fail:
+	free(dir);
+	free(key);
+	return -1;
+}
+
+/*
+ * Make the instance's sshd setup in dir; *lfdp: its listening socket
+ * (close-on-exec, at 10 or above), bound to a free loopback port.
+ */
+static int
+ssh_setup(struct local *lp, const struct spawn_req *req, struct meta *m,
+    const char *dir, int *lfdp, char **cfgp, struct gr_err *e)
+{
+	struct sockaddr_in	 sin;
+	struct passwd		*pw;
+	struct buf		 b = BUF_INIT;
+	socklen_t		 sl = sizeof(sin);
+	char			*key = NULL, *pub = NULL, *path = NULL;
+	char			*comment;
+	int			 fd = -1, hi, rc = -1;
+
+	*lfdp = -1;
+	*cfgp = NULL;
+	if (access(lp->sshd, X_OK) == -1) {
+		gr_err_set(e, GR_E_CONFIG, "spawn '%s' on local: option ssh "
+		    "is on, but %s cannot be run: %s", req_addr(req), lp->sshd,
+		    strerror(errno));
+		gr_err_hint(e, "apt-get install openssh-server, or set ssh: "
+		    "false");
+		return -1;
+	}
+	if (strpbrk(dir, " \t\n\"'%\\") != NULL) {
+		gr_err_set(e, GR_E_CONFIG, "spawn '%s' on local: the state "
+		    "dir '%s' holds a space, quote or '%%', which sshd_config "
+		    "cannot name", req_addr(req), lp->dir);
+		gr_err_hint(e, "use a --state-dir without them for ssh: true");
+		return -1;
+	}
+	pw = getpwuid(geteuid());
+	if (pw == NULL || pw->pw_name == NULL) {
+		gr_err_set(e, GR_E_CONFIG, "spawn '%s' on local: no user name "
+		    "for uid %ld", req_addr(req), (long)geteuid());
+		return -1;
+	}
+	m->ssh_user = xstrdup(pw->pw_name);
+	if (geteuid() == 0 && mkdir("/run/sshd", 0755) == 0)
+		log_info("local: made /run/sshd, sshd's privilege separation "
+		    "directory");
+	if (ssh_client_key(lp, &key, &pub, e) == -1)
+		goto out;
+	m->ssh_key = key;
+	key = NULL;
+
+	path = xasprintf("%s/ssh_host_ed25519_key", dir);
+	comment = xasprintf("gpureconcile local %s", m->id);
+	rc = keygen(path, comment, e);
+	free(comment);
+	if (rc == -1)
+		goto out;
+	rc = -1;
+	free(path);
+	path = xasprintf("%s/authorized_keys", dir);
+	if (file_write_atomic(path, pub, strlen(pub), 0600) == -1)
+		goto io;
+	free(path);
+	buf_addf(&b, "# made by gpureconcile for local instance %s\n"
+	    "HostKey %s/ssh_host_ed25519_key\n"
+	    "AuthorizedKeysFile %s/authorized_keys\n"
+	    "AuthenticationMethods publickey\n"
+	    "PubkeyAuthentication yes\n"
+	    "PasswordAuthentication no\n"
+	    "KbdInteractiveAuthentication no\n"
+	    "UsePAM no\n"
+	    "StrictModes no\n"
+	    "PermitRootLogin prohibit-password\n"
+	    "AllowUsers %s\n"
+	    "PidFile none\n"
+	    "SetEnv GR_INSTANCE_ID=%s\n"
+	    "PrintMotd no\n"
+	    "X11Forwarding no\n"
+	    "AllowTcpForwarding no\n"
+	    "Subsystem sftp internal-sftp -d %s\n",
+	    m->id, dir, dir, m->ssh_user, m->id, dir);
+	path = xasprintf("%s/sshd_config", dir);
+	if (file_write_atomic(path, buf_str(&b), b.len, 0600) == -1)
+		goto io;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, 16) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
+		gr_err_set(e, GR_E_IO, "spawn '%s' on local: a loopback port "
+		    "for sshd: %s", req_addr(req), strerror(errno));
+		goto out;
+	}
+	hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	if (hi == -1)
+		goto io;
+	close(fd);
+	fd = -1;
+	m->ssh_port = ntohs(sin.sin_port);
+	*lfdp = hi;
+	*cfgp = path;
+	path = NULL;
+	rc = 0;
+	goto out;
+io:
+	gr_err_set(e, GR_E_IO, "spawn '%s' on local: %s: %s", req_addr(req),
+	    path != NULL ? path : "sshd setup", strerror(errno));
+out:
+	if (fd != -1)
+		close(fd);
+	buf_release(&b);
+	free(path);
+	free(pub);
+	free(key);
+	return rc;
+}
+
+/*
  * Instances.
  */
 
@@ -1920,8 +2329,15 @@ inst_fill(const struct local *lp, struct instance *out, const struct meta *m,
 {
 	memset(out, 0, sizeof(*out));
 	out->id = xstrdup(m->id);
-	/* no SSH here: the instance's files are read from its work dir */
+	/* its work dir; without sshd, pull reads it directly */
 	out->files_root = xasprintf("%s/%s", lp->inst_dir, m->id);
+	if (m->ssh_port > 0) {
+		/* with sshd, pull goes over SFTP, as from any cloud */
+		out->ssh_host = xstrdup("127.0.0.1");
+		out->ssh_port = m->ssh_port;
+		out->ssh_user = xstrdup(m->ssh_user);
+		out->ssh_key = xstrdup(m->ssh_key);
+	}
 	out->label = m->label != NULL ? xstrdup(m->label) : NULL;
 	out->gpu = xstrdup(m->gpu);
 	out->gpu_count = m->gpu_count;
@@ -1976,7 +2392,9 @@ inst_create(struct local *lp, const struct spawn_req *req,
 	struct pstat	 ps;
 	struct rlimit	 rl;
 	struct buf	 cvd = BUF_INIT;
-	char		 hex[2 * LOCAL_ID_BYTES + 1], *dir = NULL;
+	char		 hex[2 * LOCAL_ID_BYTES + 1], *dir = NULL, *cfg = NULL;
+	char		*sshd_argv[] = { "sshd", "-i", "-e", "-f", NULL, NULL };
+	int		 lfd = -1;
 	char		*bpath = NULL, *sh_argv[] = { "sh", "bootstrap.sh",
 	    NULL }, *x_argv[] = { "bootstrap.sh", NULL };
 	const char	*script = req->bootstrap;
@@ -2029,6 +2447,15 @@ inst_create(struct local *lp, const struct spawn_req *req,
 	memset(&a, 0, sizeof(a));
 	a.dir = dir;
 	a.envp = ev.v;
+	a.listen_fd = -1;
+	if (lp->ssh) {
+		if (ssh_setup(lp, req, &m, dir, &lfd, &cfg, e) == -1)
+			goto remove_dir;
+		sshd_argv[4] = cfg;
+		a.listen_fd = lfd;
+		a.sshd_path = lp->sshd;
+		a.sshd_argv = sshd_argv;
+	}
 	if (script != NULL && slen >= 2 && script[0] == '#' &&
 	    script[1] == '!') {
 		a.path = bpath;
@@ -2042,8 +2469,12 @@ inst_create(struct local *lp, const struct spawn_req *req,
 	a.max_fd = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < a.max_fd)
 		a.max_fd = (unsigned int)rl.rlim_cur;
-	if (sup_start(&a, req, &pid, e) == -1)
+	rc = sup_start(&a, req, &pid, e);
+	if (lfd != -1)
+		close(lfd);	/* the supervisor's now */
+	if (rc == -1)
 		goto remove_dir;
+	rc = -1;
 	m.pid = pid;
 	if (proc_stat(pid, &ps) == -1) {
 		gr_err_set(e, GR_E_TRANSIENT, "spawn '%s' on local: the "
@@ -2070,6 +2501,7 @@ free_all:
 	env_release(&ev);
 	buf_release(&cvd);
 	free(bpath);
+	free(cfg);
 	free(dir);
 	return rc;
 }
@@ -2408,6 +2840,8 @@ local_free(struct local *lp)
 	pthread_mutex_destroy(&lp->mtx);
 	local_gpus_free(lp->gpus, lp->ngpus);
 	free(lp->nvsmi);
+	free(lp->ssh_key);
+	free(lp->sshd);
 	free(lp->lock_path);
 	free(lp->term_dir);
 	free(lp->inst_dir);
@@ -2429,6 +2863,7 @@ local_init(struct provider *p, const struct provider_conf *conf,
 	lp->cpu_slots = ncpu > 0 ? (int)ncpu : 1;
 	lp->stop_grace_ms = 10 * 1000;
 	lp->nvsmi = xstrdup("nvidia-smi");
+	lp->sshd = xstrdup("/usr/sbin/sshd");
 	if (local_options(lp, conf, e) == -1)
 		goto fail;
 	if (conf->state_dir == NULL || *conf->state_dir == '\0') {

@@ -14,6 +14,8 @@
 #ifndef GR_PROVIDER_H
 #define GR_PROVIDER_H
 
+#include <sys/types.h>
+
 #include "../util/util.h"
 
 /* Capability flags: the 11 of the provider seed. */
@@ -48,8 +50,12 @@ struct instance {
 	char		*status;	/* owned; the provider's own word */
 	int64_t		 created_ms;	/* 0: unknown */
 	char		*files_root;	/* owned; a local directory holding the
-					 * instance's files (local provider);
-					 * NULL: reach them over SSH */
+					 * instance's files (local provider),
+					 * what pull reads when there is no
+					 * ssh_host; NULL: none */
+	char		*ssh_key;	/* owned; the private key the provider
+					 * set up for it; NULL: the config's
+					 * ssh_key or ~/.ssh's */
 };
 
 struct instance_list {
@@ -428,5 +434,78 @@ int64_t	 http_parse_retry_after(const char *, int64_t now_ms);
  */
 char	*http_redact(const char *text, size_t len, const char *secret);
 void	 http_err_redact(struct gr_err *, const char *secret);
+
+/*
+ * ssh.c: the only user of libssh2 (see its top comment): connect with a
+ * connect timeout and retries, verify the host key against gpureconcile's
+ * own known_hosts file (trust on first use, keyed by provider and
+ * instance), authenticate with a private key file, and read over SFTP.
+ */
+struct ssh_target {
+	const char	*host;
+	int		 port;
+	const char	*user;
+	const char	*key_path;	/* private key; NULL: none */
+	const char	*known_hosts;	/* gpureconcile's own file */
+	const char	*provider;	/* the host key is recorded under */
+	const char	*instance_id;	/* provider and instance */
+	int64_t		 connect_timeout_ms; /* 0: 10 s */
+	int		 retries;	/* after the first attempt */
+};
+
+enum ssh_ftype {
+	SSH_F_REG = 0,
+	SSH_F_DIR,
+	SSH_F_LINK,
+	SSH_F_OTHER,
+};
+
+struct ssh_stat {
+	enum ssh_ftype	 type;
+	uint64_t	 size;
+	int64_t		 mtime;		/* seconds */
+	bool		 has_size;
+	bool		 has_mtime;
+};
+
+struct ssh_dirent {
+	char		*name;		/* owned; as the server sent it */
+	size_t		 name_len;	/* bytes sent (a NUL inside shows) */
+	struct ssh_stat	 st;		/* lstat-like: links are links */
+};
+
+struct ssh_conn;
+struct ssh_file;
+
+const char *ssh_lib_version(void);	/* the linked libssh2, "1.10.0" */
+bool	 ssh_lib_has_strict_kex(void);	/* 1.11.1 or later */
+/* "SHA256:<base64>" of a public key blob, as OpenSSH prints it. */
+void	 ssh_fingerprint_blob(const void *, size_t, char out[64]);
+/*
+ * Connect, verify the host key and authenticate.  GR_E_AUTH on a changed
+ * host key (nothing else is done) or a refused key; TRANSIENT or TIMEOUT
+ * when the host cannot be reached after the retries.
+ */
+int	 ssh_connect(const struct ssh_target *, struct ssh_conn **,
+	    struct gr_err *);
+const char *ssh_conn_fingerprint(const struct ssh_conn *);
+bool	 ssh_conn_first_use(const struct ssh_conn *); /* key just recorded */
+void	 ssh_close(struct ssh_conn *);
+/* Every later call gives up at deadline_ms (clock_now_ms); 0: none. */
+void	 ssh_set_deadline(struct ssh_conn *, int64_t deadline_ms);
+/* Drop the recorded key of an instance; GR_E_NOT_FOUND when none. */
+int	 ssh_known_forget(const char *known_hosts, const char *provider,
+	    const char *id, char old_fp[64], struct gr_err *);
+int	 ssh_sftp_lstat(struct ssh_conn *, const char *path,
+	    struct ssh_stat *, struct gr_err *);
+/* Every entry of a directory but what the server sends for . and .. */
+int	 ssh_sftp_list(struct ssh_conn *, const char *path,
+	    struct ssh_dirent **, size_t *, struct gr_err *);
+void	 ssh_dirents_free(struct ssh_dirent *, size_t);
+/* Open for reading; st: the open file's attributes. */
+int	 ssh_sftp_open(struct ssh_conn *, const char *path,
+	    struct ssh_file **, struct ssh_stat *st, struct gr_err *);
+ssize_t	 ssh_sftp_read(struct ssh_file *, void *, size_t, struct gr_err *);
+void	 ssh_sftp_close(struct ssh_file *);
 
 #endif /* GR_PROVIDER_H */

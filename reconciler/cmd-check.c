@@ -12,15 +12,29 @@
  * - Providers in use are those the fleet files' groups name, those of
  *   live ledger rows, and, when no fleet file is given, every provider
  *   the config sets up.
- * - A missing SSH client key is a warning, never a failure: pulling over
- *   SSH is not implemented yet.  The local provider needs none (its files
- *   are on this machine).
+ * - A missing SSH client key is a warning, never a failure: only pull and
+ *   ssh-info --check need it.  The local provider needs none (without
+ *   ssh: true its files are on this machine; with it, it makes its own).
+ * - The linked libssh2 (libssh2_version() at run time, not the headers')
+ *   is checked against 1.11.1, the first upstream release with the strict
+ *   key exchange that defeats Terrapin (CVE-2023-48795).  Debian backports
+ *   fixes without changing the upstream version, so an older libssh2 is
+ *   also looked up with dpkg-query: when it is Debian's libssh2-1 at
+ *   1.10.0-3+deb12u1 or later (the bookworm security update, whose
+ *   changelog lists CVE-2025-15661, CVE-2026-7598, CVE-2026-58050,
+ *   CVE-2026-58051, CVE-2026-66032 and CVE-2026-66034, but not Terrapin)
+ *   the line is ok and says that Terrapin is mitigated by gpureconcile
+ *   offering no cipher or MAC the attack needs; an older package, or a
+ *   libssh2 whose patches cannot be known, is a warning.
  * - Setting up the local provider creates <state_dir>/local, as apply
  *   would; nothing else is written.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +44,8 @@
 #include <jansson.h>
 
 #include "reconciler.h"
+
+extern char **environ;
 
 struct check {
 	char		*name;		/* owned: "credentials", ... */
@@ -411,23 +427,23 @@ check_ssh_key(struct checks *cs, const char *name,
 	opt = kv_get(ps->options, ps->noptions, "ssh_key");
 	if (opt != NULL) {
 		if (access(opt, R_OK) == 0) {
-			check_add(cs, "ssh key", name, true, "%s (pull over "
-			    "SSH is not implemented yet)", opt);
+			check_add(cs, "ssh key", name, true, "%s (for pull "
+			    "and ssh-info --check)", opt);
 			return;
 		}
 		ck = check_add(cs, "ssh key", name, false, "ssh_key '%s': %s",
 		    opt, strerror(errno));
 		ck->warning = true;
-		check_hint(ck, "check the ssh_key option; only pull needs it, "
-		    "and pull over SSH is not implemented yet");
+		check_hint(ck, "check the ssh_key option; only pull and "
+		    "ssh-info --check need it");
 		return;
 	}
 	home = getenv("HOME");
 	for (i = 0; home != NULL && i < nitems(keys); i++) {
 		path = xasprintf("%s/.ssh/%s", home, keys[i]);
 		if (access(path, R_OK) == 0) {
-			check_add(cs, "ssh key", name, true, "%s (pull over "
-			    "SSH is not implemented yet)", path);
+			check_add(cs, "ssh key", name, true, "%s (for pull "
+			    "and ssh-info --check)", path);
 			free(path);
 			return;
 		}
@@ -436,8 +452,128 @@ check_ssh_key(struct checks *cs, const char *name,
 	ck = check_add(cs, "ssh key", name, false, "no SSH client key "
 	    "(~/.ssh/id_ed25519 or ~/.ssh/id_rsa) for pulls");
 	ck->warning = true;
-	check_hint(ck, "ssh-keygen -t ed25519; only pull needs it, and pull "
-	    "over SSH is not implemented yet");
+	check_hint(ck, "ssh-keygen -t ed25519; only pull and ssh-info "
+	    "--check need it");
+}
+
+/*
+ * Run argv (no shell) and return the first line it prints; NULL when it
+ * cannot be run or fails.
+ */
+static char *
+run_line(char *const argv[])
+{
+	posix_spawn_file_actions_t	 fa;
+	struct buf			 b = BUF_INIT;
+	char				 tmp[256];
+	ssize_t				 n;
+	pid_t				 pid;
+	char				*line;
+	int				 p[2], st = 0, err;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (err != 0) {
+		close(p[0]);
+		return NULL;
+	}
+	while ((n = read(p[0], tmp, sizeof(tmp))) > 0 || (n == -1 &&
+	    errno == EINTR))
+		if (n > 0 && b.len < 4096)
+			buf_add(&b, tmp, (size_t)n);
+	close(p[0]);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	line = b.len > 0 ? buf_detach(&b) : xstrdup("");
+	line[strcspn(line, "\n")] = '\0';
+	return line;
+}
+
+#define LIBSSH2_FIXED		"1.11.1"	/* strict kex: Terrapin */
+#define LIBSSH2_DEBIAN_FIXED	"1.10.0-3+deb12u1"
+
+/* Is the linked libssh2 one with the security fixes it needs? */
+static void
+check_libssh2(struct checks *cs)
+{
+	struct check	*ck;
+	const char	*v = ssh_lib_version();
+	char		*pkg, *prefix;
+	char *const	 q[] = { "dpkg-query", "-W", "-f", "${Version}",
+	    "libssh2-1", NULL };
+	bool		 debian_fixed = false;
+
+	if (ssh_lib_has_strict_kex()) {
+		check_add(cs, "libssh2", "ssh", true, "%s: has the strict key "
+		    "exchange of %s against Terrapin (CVE-2023-48795)", v,
+		    LIBSSH2_FIXED);
+		return;
+	}
+	/* Debian backports fixes without changing the upstream version */
+	pkg = run_line(q);
+	prefix = xasprintf("%s-", v);
+	if (pkg != NULL && str_has_prefix(pkg, prefix)) {
+		char *const cmp[] = { "dpkg", "--compare-versions", pkg, "ge",
+		    LIBSSH2_DEBIAN_FIXED, NULL };
+		char *out = run_line(cmp);
+
+		debian_fixed = out != NULL;
+		free(out);
+	} else {
+		free(pkg);
+		pkg = NULL;
+	}
+	free(prefix);
+	if (debian_fixed) {
+		check_add(cs, "libssh2", "ssh", true, "%s (Debian %s, with the "
+		    "security fixes of %s); it lacks %s's strict key exchange "
+		    "against Terrapin (CVE-2023-48795), so gpureconcile offers "
+		    "only AES-CTR and HMAC-SHA2, which the attack cannot "
+		    "exploit", v, pkg, LIBSSH2_DEBIAN_FIXED, LIBSSH2_FIXED);
+	} else if (pkg != NULL) {
+		ck = check_add(cs, "libssh2", "ssh", false, "%s (Debian %s) is "
+		    "older than Debian's security update %s", v, pkg,
+		    LIBSSH2_DEBIAN_FIXED);
+		ck->warning = true;
+		check_hint(ck, "apt-get update && apt-get install "
+		    "--only-upgrade libssh2-1");
+	} else {
+		ck = check_add(cs, "libssh2", "ssh", false, "%s is older than "
+		    "%s and its distribution's patches cannot be checked: it "
+		    "may lack fixes (Terrapin, CVE-2023-48795, is mitigated by "
+		    "the ciphers gpureconcile offers)", v, LIBSSH2_FIXED);
+		ck->warning = true;
+		check_hint(ck, "install libssh2 %s or later, or your "
+		    "distribution's security updates for it", LIBSSH2_FIXED);
+	}
+	free(pkg);
+}
+
+/* Does a provider reach its instances over SSH (pull, ssh-info)? */
+static bool
+uses_ssh(struct ctx *c, const char *name)
+{
+	const struct provider_settings	*ps;
+	const char			*v;
+
+	if (strcmp(name, "fake") == 0)
+		return false;
+	if (strcmp(name, "local") != 0)
+		return true;
+	ps = config_provider(c->cfg, name);
+	v = kv_get(ps->options, ps->noptions, "ssh");
+	return v != NULL && strcmp(v, "true") == 0;
 }
 
 /* Credentials, permissions, one authenticated call, tools. */
@@ -641,6 +777,11 @@ cmd_check_exec(struct ctx *c, int argc, char **argv)
 		    "-f PATH or configure providers)");
 	for (i = 0; i < nnames; i++)
 		check_provider(c, &cs, names[i]);
+	for (i = 0; i < nnames; i++)
+		if (uses_ssh(c, names[i])) {
+			check_libssh2(&cs);
+			break;
+		}
 
 	for (i = 0; i < cs.n; i++) {
 		if (!cs.v[i].ok && !cs.v[i].warning) {
@@ -675,8 +816,10 @@ const struct cmd_entry cmd_check_entry = {
 	    "authenticated call,\n"
 	    "and the tools it needs (nvidia-smi for local GPU groups; an SSH "
 	    "client key for\n"
-	    "pulls, a warning only).  Each check prints ok, warn or FAIL; "
-	    "each failure a hint.\n"
+	    "pulls, a warning only; the linked libssh2 when a provider is "
+	    "reached over\n"
+	    "SSH).  Each check prints ok, warn or FAIL; each failure a "
+	    "hint.\n"
 	    "\n"
 	    "Exit 0 when everything apply needs is in place; otherwise the "
 	    "exit code of the\n"

@@ -5,13 +5,15 @@
  *   spinup --gpu TYPE --disk GB --template NAME [--budget $/h] [--name N]
  *   teardown --instance ID        teardown-all
  *   list [--all]                  offers --gpu TYPE
- *   ssh-info --instance ID        pull --instance ID --remote P --local P
+ *   ssh-info --instance ID [--check]   ssh-forget --instance ID
+ *   pull --instance ID --remote P --local P
  *   info
  *
  * Ad-hoc instances are tracked in the ledger under their --name (kind
  * "adhoc"), so apply never touches them and teardown-all never touches
  * what this ledger did not create.  Every transition is a ledger event.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1217,14 +1219,112 @@ ssh_key_path(struct pctx *pc)
 	return NULL;
 }
 
+/* gpureconcile's own known_hosts file, in the state dir. */
+static char *
+known_hosts_path(struct pctx *pc)
+{
+	return xasprintf("%s/known_hosts", pc->c->state_dir);
+}
+
+/*
+ * The host key's fingerprint goes in the ledger row too, with an event,
+ * when it is new or changed there (after ssh-forget).  ssh-info and pull
+ * do not hold the writer lock; they take it for this one write, and when
+ * an apply holds it the ledger waits for the next connection (the
+ * known_hosts file already has the key).
+ */
+static void
+record_hostkey(struct pctx *pc, struct ledger_inst *r, bool has_row,
+    const char *fp)
+{
+	struct ledger_lock	*lk = NULL;
+	struct ledger_inst	 now;
+	struct gr_err		 e;
+	char			*detail;
+
+	if (!has_row || pc->c->ledger == NULL ||
+	    (r->ssh_hostkey != NULL && strcmp(r->ssh_hostkey, fp) == 0))
+		return;
+	gr_err_clear(&e);
+	if (ledger_lock_take(pc->c->state_dir, "recording an SSH host key",
+	    &lk, &e) == -1) {
+		log_debug("%s: host key %s not in the ledger yet: %s",
+		    r->provider_id != NULL ? r->provider_id : "?", fp, e.msg);
+		return;
+	}
+	/* the row as it is now, not as it was read before connecting */
+	memset(&now, 0, sizeof(now));
+	if (ledger_get(pc->c->ledger, r->uid, &now, &e) == 0 &&
+	    (now.ssh_hostkey == NULL || strcmp(now.ssh_hostkey, fp) != 0)) {
+		detail = now.ssh_hostkey == NULL ? xasprintf("host key %s "
+		    "(first use)", fp) : xasprintf("host key %s (was %s)", fp,
+		    now.ssh_hostkey);
+		free(now.ssh_hostkey);
+		now.ssh_hostkey = xstrdup(fp);
+		if (ledger_update(pc->c->ledger, &now, "ssh-hostkey", detail,
+		    &e) == -1)
+			log_warnx("%s: could not record the host key in the "
+			    "ledger: %s", now.provider_id != NULL ?
+			    now.provider_id : "?", e.msg);
+		free(detail);
+	}
+	ledger_inst_release(&now);
+	ledger_lock_release(lk);
+}
+
+/* Connect to a live instance's sshd, verified and authenticated. */
+static int
+ssh_open(struct pctx *pc, const struct instance *in, const char *key,
+    struct ssh_conn **conn, struct gr_err *e)
+{
+	struct ssh_target	 t;
+	char			*known;
+	int			 rc;
+
+	*conn = NULL;
+	if (in->ssh_host == NULL) {
+		gr_err_set(e, GR_E_NOT_FOUND, "%s on %s has no SSH endpoint "
+		    "yet", in->id, pc->pname);
+		gr_err_hint(e, "wait until it is RUNNING, then try again");
+		return -1;
+	}
+	if (mkdir_p(pc->c->state_dir, 0700) == -1) {
+		gr_err_set(e, GR_E_IO, "state dir %s: %s", pc->c->state_dir,
+		    strerror(errno));
+		return -1;
+	}
+	known = known_hosts_path(pc);
+	memset(&t, 0, sizeof(t));
+	t.host = in->ssh_host;
+	t.port = in->ssh_port > 0 ? in->ssh_port : 22;
+	t.user = in->ssh_user != NULL ? in->ssh_user : "root";
+	t.key_path = key;
+	t.known_hosts = known;
+	t.provider = pc->pname;
+	t.instance_id = in->id;
+	t.connect_timeout_ms = pc->to->ssh_connect_ms;
+	t.retries = pc->to->ssh_retries;
+	rc = ssh_connect(&t, conn, e);
+	free(known);
+	return rc;
+}
+
+/* The key for an instance: what its provider set up, else the config's. */
+static char *
+instance_key(struct pctx *pc, const struct instance *in)
+{
+	return in->ssh_key != NULL ? xstrdup(in->ssh_key) : ssh_key_path(pc);
+}
+
 static int
 sub_ssh_info(struct pctx *pc)
 {
 	struct ledger_inst	 r;
 	struct instance		 in;
-	struct gr_err		 e;
+	struct ssh_conn		*conn = NULL;
+	struct gr_err		 e, ce;
 	char			*key;
-	bool			 has_row;
+	bool			 has_row, checked = false;
 	int			 rc = 0;
 
 	if (pc->o->instance == NULL) {
@@ -1234,6 +1334,7 @@ sub_ssh_info(struct pctx *pc)
 	memset(&r, 0, sizeof(r));
 	memset(&in, 0, sizeof(in));
 	gr_err_clear(&e);
+	gr_err_clear(&ce);
 	if (resolve_live(pc, pc->o->instance, &r, &has_row, &in, &e) == -1) {
 		if (e.code == GR_E_NOT_FOUND)
 			snprintf(e.msg, sizeof(e.msg), "Instance %s is "
@@ -1241,7 +1342,12 @@ sub_ssh_info(struct pctx *pc)
 		rc = fail(&e);
 		goto out;
 	}
-	key = ssh_key_path(pc);
+	key = instance_key(pc, &in);
+	if (pc->o->check && in.ssh_host != NULL) {
+		checked = true;
+		if (ssh_open(pc, &in, key, &conn, &ce) == -1)
+			rc = -1;
+	}
 	if (pc->o->json) {
 		json_t *j = json_object();
 
@@ -1253,6 +1359,18 @@ sub_ssh_info(struct pctx *pc)
 		json_object_set_new(j, "ssh_user", str_or_null(in.ssh_user));
 		json_object_set_new(j, "ssh_key", str_or_null(key));
 		json_object_set_new(j, "files", str_or_null(in.files_root));
+		if (checked) {
+			json_object_set_new(j, "check", json_string(rc == 0 ?
+			    "ok" : "failed"));
+			json_object_set_new(j, "host_key", conn != NULL ?
+			    json_string(ssh_conn_fingerprint(conn)) :
+			    json_null());
+			json_object_set_new(j, "host_key_new", json_boolean(
+			    conn != NULL && ssh_conn_first_use(conn)));
+			if (rc == -1)
+				json_object_set_new(j, "error",
+				    json_string(ce.msg));
+		}
 		json_out(j);
 	} else if (in.ssh_host != NULL) {
 		printf("host: %s\nport: %d\nuser: %s\nkey:  %s\n", in.ssh_host,
@@ -1262,12 +1380,72 @@ sub_ssh_info(struct pctx *pc)
 		printf("ssh -p %d %s@%s%s%s\n", in.ssh_port, in.ssh_user ?
 		    in.ssh_user : "root", in.ssh_host, key ? " -i " : "",
 		    key ? key : "");
-	} else
+		if (conn != NULL)
+			printf("host key: %s (%s)\ncheck: ok: connected, host "
+			    "key verified, authenticated as %s\n",
+			    ssh_conn_fingerprint(conn),
+			    ssh_conn_first_use(conn) ? "first use: recorded "
+			    "in known_hosts" : "matches known_hosts",
+			    in.ssh_user != NULL ? in.ssh_user : "root");
+		else if (checked)
+			printf("check: failed\n");
+	} else {
 		printf("%s has no SSH endpoint; its files are in %s\n", in.id,
 		    in.files_root != NULL ? in.files_root : "(unknown)");
+		if (pc->o->check) {
+			gr_err_set(&ce, GR_E_UNSUPPORTED, "ssh-info --check: %s "
+			    "on %s has no SSH endpoint", in.id, pc->pname);
+			if (strcmp(pc->pname, "local") == 0)
+				gr_err_hint(&ce, "set ssh: true in the local "
+				    "provider's options for new instances");
+			rc = -1;
+		}
+	}
+	if (rc == -1)
+		rc = fail(&ce);
+	else if (conn != NULL)
+		record_hostkey(pc, &r, has_row, ssh_conn_fingerprint(conn));
+	ssh_close(conn);
 	free(key);
 out:
 	instance_release(&in);
+	ledger_inst_release(&r);
+	return rc;
+}
+
+/* Forget an instance's recorded host key, to accept a rebuilt one. */
+static int
+sub_ssh_forget(struct pctx *pc)
+{
+	struct ledger_inst	 r;
+	struct gr_err		 e;
+	const char		*id = pc->o->instance;
+	char			*known, old[64];
+	int			 rc = 0;
+
+	if (id == NULL) {
+		fprintf(stderr, "gpureconcile: ssh-forget needs --instance "
+		    "ID\n");
+		return GR_EXIT_USAGE;
+	}
+	gr_err_clear(&e);
+	if (find_row(pc, id, &r) && r.provider_id != NULL)
+		id = r.provider_id;
+	known = known_hosts_path(pc);
+	if (ssh_known_forget(known, pc->pname, id, old, &e) == -1)
+		rc = fail(&e);
+	else if (pc->o->json) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "instance_id", json_string(id));
+		json_object_set_new(j, "provider", json_string(pc->pname));
+		json_object_set_new(j, "forgot", json_string(old));
+		json_out(j);
+	} else
+		printf("forgot host key %s of %s instance %s; the next "
+		    "connection records the key it finds\n", old, pc->pname,
+		    id);
+	free(known);
 	ledger_inst_release(&r);
 	return rc;
 }
@@ -1295,19 +1473,29 @@ sub_pull(struct pctx *pc)
 		rc = fail(&e);
 		goto out;
 	}
-	if (in.files_root == NULL) {
-		gr_err_set(&e, GR_E_UNSUPPORTED, "pull from %s on %s: pulling "
-		    "over SSH is not available in this version", in.id,
-		    pc->pname);
-		gr_err_hint(&e, "'gpureconcile provider %s ssh-info --instance "
-		    "%s' gives the SSH details", pc->pname, in.id);
-		rc = fail(&e);
-		goto out;
-	}
-	if (pull_local_tree(in.files_root, pc->o->remote, pc->o->local,
-	    pc->to->pull_ms, &st, &e) == -1) {
-		rc = fail(&e);
-		goto out;
+	if (in.ssh_host == NULL && in.files_root != NULL) {
+		if (pull_local_tree(in.files_root, pc->o->remote, pc->o->local,
+		    pc->to->pull_ms, &st, &e) == -1) {
+			rc = fail(&e);
+			goto out;
+		}
+	} else {
+		struct ssh_conn	*conn;
+		char		*key = instance_key(pc, &in);
+
+		rc = ssh_open(pc, &in, key, &conn, &e);
+		free(key);
+		if (rc == 0) {
+			record_hostkey(pc, &r, has_row,
+			    ssh_conn_fingerprint(conn));
+			rc = pull_ssh_tree(conn, pc->o->remote, pc->o->local,
+			    pc->to->pull_ms, &st, &e);
+			ssh_close(conn);
+		}
+		if (rc == -1) {
+			rc = fail(&e);
+			goto out;
+		}
 	}
 	if (pc->o->json) {
 		json_t *j = json_object();
@@ -1319,15 +1507,18 @@ sub_pull(struct pctx *pc)
 		    st.skipped));
 		json_object_set_new(j, "symlinks_skipped",
 		    json_integer((json_int_t)st.symlinks_skipped));
+		json_object_set_new(j, "refused", json_integer((json_int_t)
+		    st.refused));
 		json_object_set_new(j, "bytes", json_integer((json_int_t)
 		    st.bytes));
 		json_out(j);
 	} else
 		printf("pulled %zu file%s (%zu bytes) from %s into %s; %zu "
-		    "unchanged, %zu symlink%s skipped\n", st.files,
+		    "unchanged, %zu symlink%s skipped%s\n", st.files,
 		    st.files == 1 ? "" : "s", st.bytes, in.id, pc->o->local,
 		    st.skipped, st.symlinks_skipped,
-		    st.symlinks_skipped == 1 ? "" : "s");
+		    st.symlinks_skipped == 1 ? "" : "s", st.refused > 0 ?
+		    ", some entries refused (see the warnings)" : "");
 out:
 	instance_release(&in);
 	ledger_inst_release(&r);
@@ -1342,6 +1533,7 @@ static const struct psub subs[] = {
 	{ "offers",		false,	sub_offers },
 	{ "ssh-info",		false,	sub_ssh_info },
 	{ "pull",		false,	sub_pull },
+	{ "ssh-forget",		false,	sub_ssh_forget },
 	{ "info",		false,	sub_info },
 };
 
@@ -1448,12 +1640,22 @@ const struct cmd_entry cmd_provider_entry = {
 	    "  list [--all]      this ledger's instances there (--all: "
 	    "everyone's)\n"
 	    "  offers --gpu TYPE what can be rented now, cheapest first\n"
-	    "  ssh-info --instance ID\n"
+	    "  ssh-info --instance ID [--check]\n"
 	    "      host, port, user and key (the key: the provider's ssh_key "
 	    "setting, else\n"
-	    "      ~/.ssh/id_ed25519 or id_rsa); local instances have none "
-	    "and show their\n"
-	    "      files' directory instead.\n"
+	    "      ~/.ssh/id_ed25519 or id_rsa; local's own with ssh: true); "
+	    "local instances\n"
+	    "      without sshd show their files' directory instead.  "
+	    "--check connects\n"
+	    "      (10 s connect timeout, 3 retries), verifies the host key "
+	    "against the\n"
+	    "      state dir's known_hosts (the first connection records it) "
+	    "and\n"
+	    "      authenticates, printing the key's SHA256 fingerprint.\n"
+	    "  ssh-forget --instance ID\n"
+	    "      Forget the recorded host key of an instance that was "
+	    "legitimately\n"
+	    "      rebuilt; the next connection records the new one.\n"
 	    "  pull --instance ID --remote PATH --local PATH\n"
 	    "      Download a file or a tree.  Nothing is written outside "
 	    "--local, '..' and\n"
@@ -1461,7 +1663,10 @@ const struct cmd_entry cmd_provider_entry = {
 	    "temporary name and\n"
 	    "      are renamed when complete, identical files are skipped "
 	    "(re-run to\n"
-	    "      resume).  Over SSH: not in this version (local only).\n"
+	    "      resume).  Over SFTP for instances with SSH: a changed host "
+	    "key aborts\n"
+	    "      before anything is read; files identical in size and "
+	    "mtime are skipped.\n"
 	    "  info              capabilities, timeouts, credentials, health\n"
 	    "\n"
 	    "Every command takes --json.  Mutating ones hold the ledger "

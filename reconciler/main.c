@@ -46,6 +46,7 @@ enum {
 	OPT_RESYNC,
 	OPT_DEBOUNCE,
 	OPT_SYSLOG,
+	OPT_CHECK,
 };
 
 static const struct option long_opts[] = {
@@ -75,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "since",		required_argument,	NULL, OPT_SINCE },
 	{ "until",		required_argument,	NULL, OPT_UNTIL },
 	{ "history",		no_argument,		NULL, OPT_HISTORY },
+	{ "check",		no_argument,		NULL, OPT_CHECK },
 	{ "parallel",		required_argument,	NULL, OPT_PARALLEL },
 	{ "resync",		required_argument,	NULL, OPT_RESYNC },
 	{ "debounce",		required_argument,	NULL, OPT_DEBOUNCE },
@@ -197,6 +199,9 @@ parse_opts(int argc, char **argv, struct options *o, struct parsed *pp,
 			break;
 		case OPT_UNTIL:
 			o->until = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = true;
 			break;
 		case OPT_HISTORY:
 			o->history = true;

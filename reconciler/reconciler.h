@@ -83,6 +83,7 @@ struct options {
 	const char	*instance;	/* --instance ID */
 	const char	*remote;	/* --remote PATH */
 	const char	*local;		/* --local PATH */
+	bool		 check;		/* ssh-info --check */
 	/* drift */
 	bool		 include_foreign;
 	bool		 csv;
@@ -384,16 +385,35 @@ unsigned int watchset_read(struct watchset *);
 /* Interpret a buffer of struct inotify_event; WATCH_* flags. */
 unsigned int watchset_feed(struct watchset *, const void *, size_t);
 
-/* pull.c: copy an instance's files from a local directory, safely. */
+/*
+ * pull.c: download an instance's files, from a local directory or over
+ * SFTP, safely (the rules are at the top of pull.c).
+ */
 struct pull_stats {
 	size_t		 files;		/* written */
 	size_t		 skipped;	/* already identical */
 	size_t		 symlinks_skipped;
+	size_t		 refused;	/* odd names, files swapped meanwhile */
 	size_t		 bytes;
 };
 int	 pull_local_tree(const char *root, const char *remote,
 	    const char *local, int64_t timeout_ms, struct pull_stats *,
 	    struct gr_err *);
+/* The same over an authenticated connection (ssh_connect). */
+int	 pull_ssh_tree(struct ssh_conn *, const char *remote,
+	    const char *local, int64_t timeout_ms, struct pull_stats *,
+	    struct gr_err *);
+/*
+ * What pull makes of an entry name as a server listed it (len: the bytes
+ * it sent): HOSTILE (empty, ".", "..", a '/' or a NUL inside: no file
+ * system holds it; the pull stops), ODD (control characters: skipped).
+ */
+enum pull_name {
+	PULL_NAME_OK = 0,
+	PULL_NAME_ODD,
+	PULL_NAME_HOSTILE,
+};
+enum pull_name pull_name_check(const char *name, size_t len);
 
 /* cmd.c: the command table. */
 #define CMD_NEEDS_LEDGER	0x01	/* open (create) the ledger */

@@ -307,6 +307,10 @@ test_config(void)
 	    "an nvidia_smi that is not there");
 	config_error("price_per_hr", "1", "unknown option 'price_per_hr'",
 	    "an unknown option");
+	config_error("ssh", "yes", "not true or false", "ssh: yes");
+	config_error("sshd", "sshd", "not an absolute path",
+	    "a relative sshd");
+	config_error("ssh_key", "", "ssh_key is empty", "an empty ssh_key");
 
 	ok(local_try(tmp, typo, &e) == NULL, "the typo again, for its hint");
 	like(e.hint, "price_per_hour", "the hint suggests price_per_hour");

@@ -7,6 +7,10 @@
  * t/data/contract/<name>.yaml; a registered provider without one gets a
  * single skip line saying so.
  *
+ * A provider may also have variants, t/data/contract/<name>+<variant>.yaml
+ * (local+ssh: local instances with a real sshd), each run as a provider
+ * of its own named "<name>+<variant>" in the descriptions.
+ *
  * A fixture is a YAML mapping of scalars:
  *
  *   config        the config file's body; @TMP@ is this provider's temp dir
@@ -34,6 +38,8 @@
  *   vars          (optional) a file setup wrote, of NAME=value lines; each
  *                 @NAME@ in config and fault_config becomes its value
  *                 (the port a simulated cloud got)
+ *   requires      (optional) a program that must be executable; without
+ *                 it, one skip line says so (sshd for local+ssh)
  *   cleanup       (optional) a shell command run at exit, after every
  *                 instance is torn down (stop the simulated cloud);
  *                 processes left under @TMP@ are killed anyway
@@ -131,6 +137,7 @@ static int64_t	 t_start_ms;
 static const char *const fixture_keys[] = {
 	"config", "gpu", "disk", "template", "budget_below", "ssh", "pull",
 	"pull_skip", "foreign", "foreign_skip", "fault_config", "cloud_state",
+	"requires",
 	"env", "setup", "vars", "cleanup",
 };
 
@@ -244,6 +251,7 @@ diag_res(const struct res *r)
 }
 
 static const char	*cur_name = "";	/* prefix of every description */
+static char		*cur_variant;	/* owned: "local+ssh" */
 
 /* A check about command r: its description gets the provider's name. */
 static bool
@@ -1167,14 +1175,17 @@ check_ssh(struct prov *pv, const char *id, const char *files)
 	    "files directory");
 
 	/* "SSH connection succeeds with returned details" */
-	if (host == NULL)
+	if (host == NULL) {
 		skipf("SSH connection succeeds with returned details",
-		    "no SSH endpoint (local/fake have none yet)");
-	else if (!ssh_reachable(host, port, why, sizeof(why))) {
-		char *w = xasprintf("no SSH endpoint (local/fake have none "
-		    "yet; the simulated clouds' lead nowhere): %s", why);
+		    "no SSH endpoint (local has none without ssh: true)");
+		skipf("ssh-info --check verifies the host key", "no SSH "
+		    "endpoint");
+	} else if (!ssh_reachable(host, port, why, sizeof(why))) {
+		char *w = xasprintf("no SSH endpoint (the fake's and the "
+		    "simulated clouds' reach no host): %s", why);
 
 		skipf("SSH connection succeeds with returned details", w);
+		skipf("ssh-info --check verifies the host key", w);
 		free(w);
 	} else {
 		const char *user = jstr(j, "ssh_user");
@@ -1190,6 +1201,10 @@ check_ssh(struct prov *pv, const char *id, const char *files)
 		free(base);
 		CHECK(&pv->last, pv->last.rc == 0, "SSH connection succeeds "
 		    "with returned details");
+		r = gr(pv, pv->state, "ssh-info --instance '%s' --check", id);
+		CHECK(r, r->rc == 0 && strstr(r->out, "SHA256:") != NULL &&
+		    strstr(r->out, "check: ok") != NULL, "ssh-info --check "
+		    "verifies the host key and authenticates");
 	}
 	json_decref(j);
 }
@@ -1937,7 +1952,7 @@ check_faults(struct prov *pv)
 /* --- one provider ---------------------------------------------------------- */
 
 static void
-run_provider(const struct provider_ops *ops)
+run_provider(const struct provider_ops *ops, const char *variant)
 {
 	struct prov	 pv;
 	char		*fxpath, *rel, why[256], *cfgtext, *id, *files = NULL;
@@ -1955,8 +1970,11 @@ run_provider(const struct provider_ops *ops)
 	pv.name = ops->name;
 	pv.envp = xstrdup("");
 	id = NULL;
-	cur_name = ops->name;
-	rel = xasprintf("t/data/contract/%s.yaml", ops->name);
+	free(cur_variant);
+	cur_variant = variant == NULL ? NULL : xasprintf("%s+%s", ops->name,
+	    variant);
+	cur_name = variant == NULL ? ops->name : cur_variant;
+	rel = xasprintf("t/data/contract/%s.yaml", cur_name);
 	fxpath = test_src_path(rel);
 	free(rel);
 	if (access(fxpath, F_OK) == -1) {
@@ -1980,8 +1998,14 @@ run_provider(const struct provider_ops *ops)
 		if (fx_get(&pv, required[i]) == NULL)
 			bail_out("%s: '%s' is required", fxpath, required[i]);
 	free(fxpath);
+	if (fx_get(&pv, "requires") != NULL &&
+	    access(fx_get(&pv, "requires"), X_OK) == -1) {
+		skip(1, "%s: the whole checklist: it needs %s, which is not "
+		    "installed here", cur_name, fx_get(&pv, "requires"));
+		return;
+	}
 
-	pv.dir = xasprintf("%s/%s", test_tmpdir(), ops->name);
+	pv.dir = xasprintf("%s/%s", test_tmpdir(), cur_name);
 	pv.state = xasprintf("%s/state", pv.dir);
 	pv.state2 = xasprintf("%s/state2", pv.dir);
 	cmddir = xasprintf("%s/cmd", pv.dir);
@@ -2082,6 +2106,33 @@ out:
 	free(pv.state2);
 }
 
+/* The fixtures named <name>+<variant>.yaml, in name order. */
+static void
+run_variants(const struct provider_ops *ops)
+{
+	struct dirent	**de;
+	char		*dir, *prefix, *v;
+	int		 n, i;
+
+	dir = test_src_path("t/data/contract");
+	n = scandir(dir, &de, NULL, alphasort);
+	free(dir);
+	prefix = xasprintf("%s+", ops->name);
+	for (i = 0; i < n; i++) {
+		if (str_has_prefix(de[i]->d_name, prefix) &&
+		    str_has_suffix(de[i]->d_name, ".yaml")) {
+			v = xstrndup(de[i]->d_name + strlen(prefix),
+			    strlen(de[i]->d_name) - strlen(prefix) - 5);
+			run_provider(ops, v);
+			free(v);
+		}
+		free(de[i]);
+	}
+	if (n >= 0)
+		free(de);
+	free(prefix);
+}
+
 int
 main(void)
 {
@@ -2104,7 +2155,9 @@ main(void)
 	signal(SIGINT, on_signal);
 	signal(SIGHUP, on_signal);
 	plan_lazy();
-	for (i = 0; i < provider_ops_count(); i++)
-		run_provider(provider_ops_at(i));
+	for (i = 0; i < provider_ops_count(); i++) {
+		run_provider(provider_ops_at(i), NULL);
+		run_variants(provider_ops_at(i));
+	}
 	return done_testing();
 }

@@ -175,8 +175,10 @@ like "$T/out" '^ok +authenticated call +vastai ' \
 like "$T/out" '^ok +state dir ' "all good: the state dir can be created"
 like "$T/out" '^warn +ssh key +vastai .*no SSH client key' \
     "no SSH key: a warning"
-like "$T/out" 'hint: .*not implemented yet' \
-    "no SSH key: the hint says pull over SSH is not implemented yet"
+like "$T/out" 'hint: ssh-keygen -t ed25519; only pull and ssh-info --check' \
+    "no SSH key: the hint says what needs one"
+like "$T/out" '^(ok|warn) +libssh2 +ssh +[0-9]+\.[0-9]+\.[0-9]+' \
+    "a provider over SSH: the linked libssh2's version is checked"
 [ ! -e "$T/state" ]
 tap_ok $? "all good: check created nothing in the state dir"
 
@@ -243,6 +245,14 @@ like "$T/out" '^ok +tools +local .*only CPU groups' \
     "local, CPU groups only: says why no nvidia-smi is fine"
 like "$T/out" '^ok +credentials +local +none needed' \
     "local: no credentials needed"
+grep -q ' libssh2 ' "$T/out"
+tap_ok $((! $?)) "local without ssh: true: no libssh2 line"
+
+printf 'providers:\n  local: {ssh: true}\n' >"$T/localssh.yaml"
+check "$T/localssh.yaml" -f "$T/cpu"
+is_rc 0 "local with ssh: true: exit 0"
+like "$T/out" '^(ok|warn) +libssh2 +ssh +[0-9]' \
+    "local with ssh: true: the libssh2 line"
 
 printf 'providers:\n  local: {gpus: "RTX_4090:1"}\n' >"$T/declared.yaml"
 check "$T/declared.yaml" -f "$T/gpu"

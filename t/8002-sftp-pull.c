@@ -1,0 +1,310 @@
+/*
+ * 8002-sftp-pull: pull over SFTP from a real sshd (a local instance with
+ * ssh: true).
+ *
+ * What a real sshd can serve is what a real file system holds: a file
+ * literally named '..', or a name with a '/', cannot be made, so the
+ * name rules for those are checked on pull_name_check directly, which the
+ * walker applies to every name a server lists.  Against the server: a
+ * file named '..foo' and dot files are pulled, a name with a newline is
+ * refused (skipped, counted), symlinks in the tree (pointing inside it,
+ * out of it, absolute) are skipped and never followed, a symlink named as
+ * the remote is refused, a symlinked destination directory is refused, a
+ * 64 MiB file arrives with its SHA-256, re-runs skip identical files
+ * (size and mtime), the pull timeout gives up cleanly, a pull killed
+ * halfway is finished by the next run, and a changed host key stops the
+ * pull before anything is written.
+ */
+#include <openssl/evp.h>
+
+#include "sshtest.h"
+
+#define BIG	(64u << 20)
+
+static char *
+file_sha256(const char *path)
+{
+	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
+	unsigned char	 buf[1 << 16], md[EVP_MAX_MD_SIZE];
+	unsigned int	 n = 0, i;
+	char		*hex;
+	size_t		 r;
+	FILE		*f = fopen(path, "rb");
+
+	if (f == NULL || ctx == NULL)
+		return xstrdup("missing");
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
+		EVP_DigestUpdate(ctx, buf, r);
+	EVP_DigestFinal_ex(ctx, md, &n);
+	fclose(f);
+	EVP_MD_CTX_free(ctx);
+	hex = xmalloc(2 * n + 1);
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
+}
+
+/* 64 MiB of xorshift bytes: nothing compresses or repeats. */
+static void
+write_big(const char *path)
+{
+	uint64_t	 x = 0x9e3779b97f4a7c15ull, *v;
+	size_t		 i, n = BIG / sizeof(*v);
+	FILE		*f;
+
+	v = xmalloc(BIG);
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v[i] = x;
+	}
+	f = fopen(path, "wb");
+	if (f == NULL || fwrite(v, 1, BIG, f) != BIG || fclose(f) != 0)
+		bail_out("write %s", path);
+	free(v);
+}
+
+static bool
+exists(const char *dir, const char *rel)
+{
+	struct stat	 sb;
+	char		*p = xasprintf("%s/%s", dir, rel);
+	bool		 yes = lstat(p, &sb) == 0;
+
+	free(p);
+	return yes;
+}
+
+static off_t
+size_of(const char *dir, const char *rel)
+{
+	struct stat	 sb;
+	char		*p = xasprintf("%s/%s", dir, rel);
+	off_t		 n = lstat(p, &sb) == 0 ? sb.st_size : -1;
+
+	free(p);
+	return n;
+}
+
+static int
+pull(const struct sshinst *si, const char *remote, const char *local,
+    int64_t timeout_ms, struct pull_stats *st, struct gr_err *e)
+{
+	struct ssh_target	 t;
+	struct ssh_conn		*c;
+	int			 rc;
+
+	sshtest_target(si, &t);
+	gr_err_clear(e);
+	memset(st, 0, sizeof(*st));
+	if (ssh_connect(&t, &c, e) == -1)
+		return -1;
+	rc = pull_ssh_tree(c, remote, local, timeout_ms, st, e);
+	ssh_close(c);
+	return rc;
+}
+
+static void
+names(void)
+{
+	is_int(pull_name_check("..", 2), PULL_NAME_HOSTILE, "name '..': "
+	    "hostile");
+	is_int(pull_name_check(".", 1), PULL_NAME_HOSTILE, "name '.': "
+	    "hostile");
+	is_int(pull_name_check("", 0), PULL_NAME_HOSTILE, "empty name: "
+	    "hostile");
+	is_int(pull_name_check("../etc", 6), PULL_NAME_HOSTILE, "name "
+	    "'../etc': hostile");
+	is_int(pull_name_check("/etc/passwd", 11), PULL_NAME_HOSTILE,
+	    "an absolute name: hostile");
+	is_int(pull_name_check("a/b", 3), PULL_NAME_HOSTILE, "a name with "
+	    "'/': hostile");
+	is_int(pull_name_check("ok\0/../x", 8), PULL_NAME_HOSTILE, "a NUL "
+	    "inside the name as sent: hostile");
+	is_int(pull_name_check("bad\nname", 8), PULL_NAME_ODD, "a newline: "
+	    "odd, skipped");
+	is_int(pull_name_check("del\x7f", 4), PULL_NAME_ODD, "DEL: odd");
+	is_int(pull_name_check("..foo", 5), PULL_NAME_OK, "'..foo' is a "
+	    "plain name");
+	is_int(pull_name_check("a..b", 4), PULL_NAME_OK, "'a..b' too");
+	is_int(pull_name_check(".hidden", 7), PULL_NAME_OK, "dot files too");
+	is_int(pull_name_check("caf\xc3\xa9", 5), PULL_NAME_OK, "UTF-8 too");
+}
+
+int
+main(void)
+{
+	struct sshinst		 si;
+	struct pull_stats	 st;
+	struct gr_err		 e;
+	char			*top, *dst, *p, *want, *got, *outside;
+	pid_t			 kid;
+	int			 rc, status, i;
+	int64_t			 t0;
+
+	plan_lazy();
+	names();
+	if (access(SSHTEST_SSHD, X_OK) == -1) {
+		skip(1, "pulls from a real sshd: needs %s (apt-get install "
+		    "openssh-server)", SSHTEST_SSHD);
+		return done_testing();
+	}
+	sshtest_init();
+	sshtest_spawn(&si, "pull");
+	top = xasprintf("%s/out", test_tmpdir());
+
+	/* the tree on the instance */
+	outside = test_write(test_tmpdir(), "outside/secret", "secret\n");
+	free(test_write(si.dir, "res/a.txt", "alpha\n"));
+	free(test_write(si.dir, "res/sub/b.txt", "beta\n"));
+	free(test_write(si.dir, "res/..foo", "dots\n"));
+	free(test_write(si.dir, "res/.hidden", "hidden\n"));
+	free(test_write(si.dir, "res/bad\nname", "odd\n"));
+	p = xasprintf("%s/res/abs", si.dir);
+	ok(symlink(outside, p) == 0, "an absolute symlink out of the tree");
+	free(p);
+	p = xasprintf("%s/res/sub/up", si.dir);
+	ok(symlink("../../../../outside/secret", p) == 0, "a relative "
+	    "symlink out of it");
+	free(p);
+	p = xasprintf("%s/res/sub/in", si.dir);
+	ok(symlink("../a.txt", p) == 0, "a symlink inside it");
+	free(p);
+	p = xasprintf("%s/res/big.bin", si.dir);
+	write_big(p);
+	want = file_sha256(p);
+	free(p);
+
+	/* the tree */
+	dst = xasprintf("%s/tree", top);
+	t0 = clock_mono_ms();
+	rc = pull(&si, "res", dst, 60000, &st, &e);
+	t0 = clock_mono_ms() - t0;
+	is_int(rc, 0, "tree: pulled: %s", e.msg);
+	diag("64 MiB and 4 small files over SFTP in %lld ms", (long long)t0);
+	is_int((long long)st.files, 5, "tree: 5 files written");
+	is_int((long long)st.symlinks_skipped, 3, "tree: 3 symlinks skipped");
+	is_int((long long)st.refused, 1, "tree: 1 odd name refused");
+	ok(exists(dst, "..foo") && exists(dst, ".hidden") &&
+	    exists(dst, "sub/b.txt") && exists(dst, "a.txt"), "tree: '..foo', "
+	    "dot files and nested files arrive");
+	ok(!exists(dst, "abs") && !exists(dst, "sub/up") &&
+	    !exists(dst, "sub/in"), "tree: no symlink is recreated or "
+	    "followed, in the tree or out of it");
+	ok(!exists(dst, "bad\nname"), "tree: the odd name is not written");
+	ok(!exists(top, "outside") && !exists(top, "secret"), "tree: nothing "
+	    "written beside --local");
+	got = xasprintf("%s/big.bin", dst);
+	p = file_sha256(got);
+	is_str(p, want, "64 MiB file: the same SHA-256");
+	free(p);
+	free(got);
+	ok(!exists(dst, ".big.bin.gr-part"), "no temporary file is left");
+
+	/* re-run: everything identical is skipped */
+	rc = pull(&si, "res", dst, 60000, &st, &e);
+	ok(rc == 0 && st.files == 0 && st.skipped == 5, "re-run: 5 unchanged, "
+	    "none written (%zu, %zu)", st.files, st.skipped);
+	free(test_write(si.dir, "res/a.txt", "alpha, longer\n"));
+	rc = pull(&si, "res", dst, 60000, &st, &e);
+	ok(rc == 0 && st.files == 1, "re-run after a change: 1 written");
+
+	/* what the remote path may be */
+	p = xasprintf("%s/dotdot", top);
+	rc = pull(&si, "res/../res/a.txt", p, 60000, &st, &e);
+	ok(rc == -1 && e.code == GR_E_USAGE && strstr(e.msg, "..") != NULL &&
+	    access(p, F_OK) == -1, "a remote path with '..' is refused, "
+	    "nothing written");
+	free(p);
+	p = xasprintf("%s/link", top);
+	rc = pull(&si, "res/abs", p, 60000, &st, &e);
+	ok(rc == -1 && strstr(e.msg, "symlink") != NULL &&
+	    access(p, F_OK) == -1, "an absolute symlink as the remote is "
+	    "refused, nothing written");
+	free(p);
+	p = xasprintf("%s/one/", top);
+	rc = pull(&si, "res/sub/b.txt", p, 60000, &st, &e);
+	ok(rc == 0 && exists(p, "b.txt"), "a single file into 'dir/'");
+	free(p);
+	rc = pull(&si, "nope", top, 60000, &st, &e);
+	ok(rc == -1 && e.code == GR_E_NOT_FOUND, "a missing remote: "
+	    "NOT_FOUND");
+
+	/* a destination directory that is a symlink out: not written */
+	p = xasprintf("%s/trap", top);
+	if (mkdir_p(p, 0755) == -1)
+		bail_out("mkdir %s", p);
+	got = xasprintf("%s/sub", p);
+	free(outside);
+	outside = xasprintf("%s/outside", test_tmpdir());
+	ok(symlink(outside, got) == 0, "a destination whose 'sub' is a "
+	    "symlink out");
+	rc = pull(&si, "res", p, 60000, &st, &e);
+	ok(rc == -1 && strstr(e.msg, "not a plain directory") != NULL,
+	    "it is refused: %s", e.msg);
+	ok(!exists(outside, "b.txt"), "nothing was written through it");
+	free(got);
+	free(p);
+
+	/* the pull timeout: gives up, says so, leaves no partial file */
+	p = xasprintf("%s/timeout", top);
+	rc = pull(&si, "res/big.bin", p, 30, &st, &e);
+	ok(rc == -1 && e.code == GR_E_TIMEOUT, "a 30 ms pull timeout gives "
+	    "up: %s", e.msg);
+	like(e.msg, "pull timeout", "and says it was the pull timeout");
+	like(e.hint, "again", "and that a re-run finishes");
+	ok(!exists(top, "timeout") && !exists(top, ".timeout.gr-part"),
+	    "no partial file under either name");
+	free(p);
+
+	/* killed halfway, then re-run */
+	p = xasprintf("%s/killed", top);
+	if (mkdir_p(p, 0755) == -1)
+		bail_out("mkdir %s", p);
+	kid = fork();
+	if (kid == 0) {
+		rc = pull(&si, "res/big.bin", p, 60000, &st, &e);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	for (i = 0; i < 400 && size_of(p, ".big.bin.gr-part") < (1 << 20) &&
+	    !exists(p, "big.bin"); i++)
+		usleep(5000);
+	(void)kill(kid, SIGKILL);
+	(void)waitpid(kid, &status, 0);
+	ok(WIFSIGNALED(status) && size_of(p, ".big.bin.gr-part") > 0 &&
+	    !exists(p, "big.bin"), "killed halfway: a partial temporary "
+	    "file, no big.bin");
+	rc = pull(&si, "res/big.bin", p, 60000, &st, &e);
+	ok(rc == 0 && st.files == 1, "the re-run finishes: %s", e.msg);
+	got = xasprintf("%s/big.bin", p);
+	free(want);
+	want = xasprintf("%s/res/big.bin", si.dir);
+	{
+		char *a = file_sha256(got), *b = file_sha256(want);
+
+		is_str(a, b, "the resumed file has the right SHA-256");
+		free(a);
+		free(b);
+	}
+	ok(!exists(p, ".big.bin.gr-part"), "the partial file is gone");
+	free(got);
+	free(p);
+
+	/* a changed host key: nothing is read or written */
+	sshtest_new_hostkey(&si);
+	p = xasprintf("%s/mitm", top);
+	rc = pull(&si, "res", p, 60000, &st, &e);
+	ok(rc == -1 && e.code == GR_E_AUTH && access(p, F_OK) == -1,
+	    "a changed host key stops the pull; nothing written");
+	free(p);
+
+	sshtest_stop(&si);
+	sshtest_release(&si);
+	free(want);
+	free(outside);
+	free(dst);
+	free(top);
+	return done_testing();
+}
