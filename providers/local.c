@@ -138,7 +138,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +155,7 @@
 #define NVSMI_TIMEOUT_MS	10000
 #define NVSMI_OUT_MAX		(1 << 20)
 #define NVSMI_MAX_GPUS		256
+#define KEYGEN_TIMEOUT_MS	30000
 #define META_MAX		(64 << 10)
 #define HANDSHAKE_TIMEOUT_MS	10000
 #define LOCK_TIMEOUT_MS		30000
@@ -952,22 +952,74 @@ fail:
 	return -1;
 }
 
-/* Read fd into b (at most max bytes kept).  0 at EOF, 1 for more. */
-static int
-drain(int fd, struct buf *b, size_t max)
-{
-	char	 tmp[4096];
-	ssize_t	 n;
+/*
+ * Environments: of an instance, of the supervisor, of a helper.
+ */
 
-	n = read(fd, tmp, sizeof(tmp));
-	if (n == -1)
-		return errno == EINTR || errno == EAGAIN ? 1 : 0;
-	if (n == 0)
-		return 0;
-	if (b->len < max)
-		buf_add(b, tmp, (size_t)n > max - b->len ? max - b->len :
-		    (size_t)n);
-	return 1;
+struct envv {
+	char		**v;		/* owned, NULL-terminated */
+	size_t		 n;
+};
+
+static bool
+env_name_valid(const char *k)
+{
+	if (!isalpha((unsigned char)*k) && *k != '_')
+		return false;
+	for (; *k != '\0'; k++)
+		if (!isalnum((unsigned char)*k) && *k != '_')
+			return false;
+	return true;
+}
+
+static void
+env_put(struct envv *ev, const char *key, const char *value)
+{
+	size_t	 klen = strlen(key), i;
+	char	*s = xasprintf("%s=%s", key, value);
+
+	for (i = 0; i < ev->n; i++) {
+		if (strncmp(ev->v[i], key, klen) == 0 &&
+		    ev->v[i][klen] == '=') {
+			free(ev->v[i]);
+			ev->v[i] = s;
+			return;
+		}
+	}
+	ev->v = xreallocarray(ev->v, ev->n + 2, sizeof(*ev->v));
+	ev->v[ev->n++] = s;
+	ev->v[ev->n] = NULL;
+}
+
+static void
+env_release(struct envv *ev)
+{
+	size_t	 i;
+
+	for (i = 0; i < ev->n; i++)
+		free(ev->v[i]);
+	free(ev->v);
+	ev->v = NULL;
+	ev->n = 0;
+}
+
+/*
+ * What a helper (nvidia-smi, ssh-keygen) and an instance get of ours:
+ * the env_pass variables, a PATH in any case; no API keys.
+ */
+static void
+env_base(struct envv *ev)
+{
+	const char	*v;
+	size_t		 i;
+
+	for (i = 0; i < nitems(env_pass); i++) {
+		v = getenv(env_pass[i]);
+		if (v != NULL)
+			env_put(ev, env_pass[i], v);
+	}
+	if (getenv("PATH") == NULL)
+		env_put(ev, "PATH", "/usr/local/bin:/usr/bin:/bin");
 }
 
 /* The first non-empty line of s, for messages; borrowed from a static. */
@@ -993,108 +1045,39 @@ first_line(const char *s, char *out, size_t len)
 static int
 nvsmi_run(const char *prog, char **out, bool *missing, struct gr_err *e)
 {
-	posix_spawn_file_actions_t	 fa;
-	struct buf			 ob = BUF_INIT, eb = BUF_INIT;
-	struct pollfd			 pfd[2];
-	char *const			 argv[] = { (char *)prog,
+	struct proc_result	 res;
+	struct envv		 ev = { NULL, 0 };
+	char *const		 argv[] = { (char *)prog,
 	    (char *)NVSMI_ARG_QUERY, (char *)NVSMI_ARG_FORMAT, NULL };
-	char				 line[200];
-	int				 op[2] = { -1, -1 }, ep[2] = { -1, -1 };
-	int				 rc = -1, err, st = 0, npfd;
-	int64_t				 deadline, left;
-	pid_t				 pid;
-	bool				 timed_out = false;
+	char			 line[200];
+	int			 rc = -1;
 
 	*out = NULL;
 	*missing = false;
-	if (pipe2(op, O_CLOEXEC) == -1 || pipe2(ep, O_CLOEXEC) == -1) {
-		gr_err_set(e, GR_E_IO, "local: pipe for nvidia-smi: %s",
-		    strerror(errno));
-		goto close_pipes;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	err = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (err != 0) {
-		if (err == ENOENT)
-			*missing = true;
+	env_base(&ev);
+	(void)proc_run(argv, ev.v, NVSMI_TIMEOUT_MS, NVSMI_OUT_MAX, &res);
+	env_release(&ev);
+	if (res.spawn_errno != 0) {
+		*missing = res.spawn_errno == ENOENT;
 		gr_err_set(e, GR_E_IO, "local: cannot run '%s': %s", prog,
-		    strerror(err));
-		goto close_pipes;
-	}
-	close(op[1]);
-	close(ep[1]);
-	op[1] = ep[1] = -1;
-	deadline = clock_mono_ms() + NVSMI_TIMEOUT_MS;
-	pfd[0].fd = op[0];
-	pfd[1].fd = ep[0];
-	pfd[0].events = pfd[1].events = POLLIN;
-	for (;;) {
-		npfd = 0;
-		if (pfd[0].fd != -1 || pfd[1].fd != -1)
-			npfd = 2;
-		if (npfd == 0)
-			break;
-		left = deadline - clock_mono_ms();
-		if (left <= 0) {
-			timed_out = true;
-			(void)kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(pfd, 2, (int)left) == -1 && errno != EINTR)
-			break;
-		/* poll ignores negative fds */
-		if (pfd[0].fd != -1 && pfd[0].revents != 0 &&
-		    drain(pfd[0].fd, &ob, NVSMI_OUT_MAX) == 0)
-			pfd[0].fd = -1;
-		if (pfd[1].fd != -1 && pfd[1].revents != 0 &&
-		    drain(pfd[1].fd, &eb, 4096) == 0)
-			pfd[1].fd = -1;
-	}
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (timed_out) {
+		    strerror(res.spawn_errno));
+	} else if (res.timed_out)
 		gr_err_set(e, GR_E_TRANSIENT, "local: '%s' did not answer "
 		    "within %d s", prog, NVSMI_TIMEOUT_MS / 1000);
-		goto close_pipes;
-	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && ob.len == 0) {
-		/* where posix_spawnp cannot report a failed exec */
-		*missing = true;
-		gr_err_set(e, GR_E_IO, "local: cannot run '%s'", prog);
-		goto close_pipes;
-	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	else if (res.signal != 0)
+		gr_err_set(e, GR_E_IO, "local: '%s' killed by signal %d",
+		    prog, res.signal);
+	else if (res.status != 0) {
 		/* nvidia-smi prints some failures on stdout */
-		first_line(eb.len > 0 ? buf_str(&eb) : buf_str(&ob), line,
-		    sizeof(line));
-		if (WIFEXITED(st))
-			gr_err_set(e, GR_E_IO, "local: '%s' exited %d%s%s",
-			    prog, WEXITSTATUS(st), *line != '\0' ? ": " : "",
-			    line);
-		else
-			gr_err_set(e, GR_E_IO, "local: '%s' killed by signal "
-			    "%d", prog, WTERMSIG(st));
-		goto close_pipes;
+		first_line(res.err.len > 0 ? buf_str(&res.err) :
+		    buf_str(&res.out), line, sizeof(line));
+		gr_err_set(e, GR_E_IO, "local: '%s' exited %d%s%s", prog,
+		    res.status, *line != '\0' ? ": " : "", line);
+	} else {
+		*out = xstrdup(buf_str(&res.out));
+		rc = 0;
 	}
-	*out = xstrdup(buf_str(&ob));
-	rc = 0;
-
-close_pipes:
-	if (op[0] != -1)
-		close(op[0]);
-	if (op[1] != -1)
-		close(op[1]);
-	if (ep[0] != -1)
-		close(ep[0]);
-	if (ep[1] != -1)
-		close(ep[1]);
-	buf_release(&ob);
-	buf_release(&eb);
+	proc_result_release(&res);
 	return rc;
 }
 
@@ -1711,72 +1694,15 @@ alloc_unlock(int fd)
 	close(fd);
 }
 
-/*
- * The environment of an instance.
- */
-
-struct envv {
-	char		**v;		/* owned, NULL-terminated */
-	size_t		 n;
-};
-
-static bool
-env_name_valid(const char *k)
-{
-	if (!isalpha((unsigned char)*k) && *k != '_')
-		return false;
-	for (; *k != '\0'; k++)
-		if (!isalnum((unsigned char)*k) && *k != '_')
-			return false;
-	return true;
-}
-
-static void
-env_put(struct envv *ev, const char *key, const char *value)
-{
-	size_t	 klen = strlen(key), i;
-	char	*s = xasprintf("%s=%s", key, value);
-
-	for (i = 0; i < ev->n; i++) {
-		if (strncmp(ev->v[i], key, klen) == 0 &&
-		    ev->v[i][klen] == '=') {
-			free(ev->v[i]);
-			ev->v[i] = s;
-			return;
-		}
-	}
-	ev->v = xreallocarray(ev->v, ev->n + 2, sizeof(*ev->v));
-	ev->v[ev->n++] = s;
-	ev->v[ev->n] = NULL;
-}
-
-static void
-env_release(struct envv *ev)
-{
-	size_t	 i;
-
-	for (i = 0; i < ev->n; i++)
-		free(ev->v[i]);
-	free(ev->v);
-	ev->v = NULL;
-	ev->n = 0;
-}
-
 static int
 env_build(const struct spawn_req *req, const char *id, const char *cvd,
     struct envv *ev, struct gr_err *e)
 {
-	const char	*v, *eq;
+	const char	*eq;
 	char		*k;
 	size_t		 i;
 
-	for (i = 0; i < nitems(env_pass); i++) {
-		v = getenv(env_pass[i]);
-		if (v != NULL)
-			env_put(ev, env_pass[i], v);
-	}
-	if (getenv("PATH") == NULL)
-		env_put(ev, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	env_base(ev);
 	for (i = 0; environ != NULL && environ[i] != NULL; i++) {
 		eq = strchr(environ[i], '=');
 		if (!str_has_prefix(environ[i], "LC_") || eq == NULL)
@@ -2448,35 +2374,38 @@ close_fds:
  * SSH: a host key, the client's key, a config and a port per instance.
  */
 
-/* Run a program (no shell) to its end; what it prints is dropped. */
+/*
+ * Run a program (no shell, our env_base environment) to its end, within
+ * KEYGEN_TIMEOUT_MS; what it prints is dropped but the first line of its
+ * errors, which goes into the message.
+ */
 static int
 run_quiet(char *const argv[], struct gr_err *e)
 {
-	posix_spawn_file_actions_t	 fa;
-	pid_t				 pid;
-	int				 err, st = 0;
+	struct proc_result	 res;
+	struct envv		 ev = { NULL, 0 };
+	char			 line[200];
+	int			 rc = -1;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (err != 0) {
+	env_base(&ev);
+	(void)proc_run(argv, ev.v, KEYGEN_TIMEOUT_MS, 4096, &res);
+	env_release(&ev);
+	if (res.spawn_errno != 0) {
 		gr_err_set(e, GR_E_IO, "local: cannot run %s: %s", argv[0],
-		    strerror(err));
+		    strerror(res.spawn_errno));
 		gr_err_hint(e, "apt-get install openssh-client");
-		return -1;
-	}
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		gr_err_set(e, GR_E_IO, "local: %s failed (status %d)", argv[0],
-		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		return -1;
-	}
-	return 0;
+	} else if (res.timed_out)
+		gr_err_set(e, GR_E_TRANSIENT, "local: %s did not finish "
+		    "within %d s", argv[0], KEYGEN_TIMEOUT_MS / 1000);
+	else if (res.signal != 0 || res.status != 0) {
+		first_line(buf_str(&res.err), line, sizeof(line));
+		gr_err_set(e, GR_E_IO, "local: %s failed (status %d)%s%s",
+		    argv[0], res.signal != 0 ? 128 + res.signal : res.status,
+		    *line != '\0' ? ": " : "", line);
+	} else
+		rc = 0;
+	proc_result_release(&res);
+	return rc;
 }
 
 static int
