@@ -7,6 +7,7 @@
  * since it started (an upgrade under a running `watch`).  Every process
  * group the test starts is killed at exit, pass or fail.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -395,11 +396,104 @@ test_deleted_binary(const char *tmp)
 	free(copy);
 }
 
+/*
+ * Run this binary as argv "gr-supervisor" with envp, fd 3 and fd 5 (-1:
+ * closed); its stderr into *err.  The exit status, -1 if it did not exit.
+ */
+static int
+as_supervisor(char *const envp[], int fd3, int fd5, char **err)
+{
+	char *const	 argv[] = { (char *)"gr-supervisor", NULL };
+	char		*path = xasprintf("%s/sup.err", test_tmpdir());
+	int		 fd, st;
+	pid_t		 pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd == -1 || dup2(fd, 2) == -1 || dup2(fd3, 3) == -1)
+			_exit(99);
+		if (fd5 != -1 ? dup2(fd5, 5) == -1 : close(5) == -1 &&
+		    errno != EBADF)
+			_exit(99);
+		execve("/proc/self/exe", argv, envp);
+		_exit(98);
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (file_read(path, 4096, err, NULL) == -1)
+		*err = xstrdup("");
+	free(path);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Bytes waiting on a pipe's read end, without blocking. */
+static long
+pending(int fd)
+{
+	char	 b[256];
+	ssize_t	 n;
+	long	 total = 0;
+
+	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		total += n;
+	return total;
+}
+
+/*
+ * Only a supervisor that sup_start started becomes one: argv exactly
+ * "gr-supervisor", the marker in its environment, a pipe at fd 3 and its
+ * arguments at fd 5.
+ */
+static void
+test_not_by_accident(void)
+{
+	char *const	 none[] = { NULL };
+	char *const	 marked[] = { (char *)"GR_LOCAL_SUPERVISOR=1", NULL };
+	char		*err;
+	int		 p[2], nul, junk;
+
+	if (pipe(p) == -1 || (nul = open("/dev/null", O_RDWR)) == -1)
+		bail_out("pipe: %s", strerror(errno));
+	is_int(as_supervisor(none, p[1], -1, &err), 42, "argv gr-supervisor "
+	    "without the marker runs main as usual");
+	free(err);
+	is_int(as_supervisor(marked, nul, -1, &err), 127, "with the marker "
+	    "but no pipe at fd 3 it refuses");
+	like(err, "not started by gpureconcile's local provider",
+	    "and says why");
+	free(err);
+	is_int(pending(p[0]), 0, "nor writes to fd 3");
+
+	junk = memfd_create("junk", 0);
+	if (junk == -1 || write(junk, "junk\0", 5) != 5)
+		bail_out("memfd: %s", strerror(errno));
+	is_int(as_supervisor(marked, p[1], junk, &err), 1, "with garbage "
+	    "for arguments it fails");
+	is_int(pending(p[0]), 16, "and says so on the pipe, as a handshake "
+	    "message");
+	free(err);
+	is_int(as_supervisor(marked, p[1], -1, &err), 1, "with no arguments "
+	    "at all too");
+	is_int(pending(p[0]), 16, "on the pipe");
+	free(err);
+	close(junk);
+	close(nul);
+	close(p[0]);
+	close(p[1]);
+}
+
 int
 main(int argc, char **argv)
 {
 	char	*state, *tmp;
 
+	if (strcmp(argv[0], "gr-supervisor") == 0)
+		return 42;	/* test_not_by_accident: main ran */
 	if (argc == 4 && strcmp(argv[1], "--deleted-self") == 0)
 		return deleted_self(argv[2], argv[3]);
 	plan_lazy();
@@ -411,6 +505,7 @@ main(int argc, char **argv)
 		bail_out("mkdir %s", state);
 	test_small(state);
 	test_deleted_binary(tmp);
+	test_not_by_accident();
 	free(state);
 	free(tmp);
 	return done_testing();
