@@ -1,7 +1,8 @@
 /*
  * 3004: a local instance's supervisor runs in a fresh image of our own
  * binary, not in a copy-on-write fork of the caller: spawned from a
- * caller that has dirtied ~200 MiB of heap, it holds a few MiB, its
+ * caller that has dirtied ~200 MiB of heap, and rewrites it after the
+ * spawn as a daemon's churning heap would, it holds a few MiB, its
  * argv and environment are its own (nothing of the caller's), and it
  * comes up even when the caller's binary has been deleted from disk
  * since it started (an upgrade under a running `watch`).  Every process
@@ -281,6 +282,10 @@ test_small(const char *state)
 		nap_ms(20);
 	}
 	free(path);
+
+	/* a daemon's heap churns: ours rewritten after the spawn */
+	for (i = 0; i < n; i += 4096)
+		heap[i] = (unsigned char)(i >> 12 | 2);
 
 	rss = proc_kib(pid, "status", "VmRSS");
 	diag("supervisor VmRSS: %lld KiB (bound %d KiB), RssAnon %lld KiB, "
