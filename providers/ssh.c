@@ -175,10 +175,21 @@ struct known {
 	/* the matching line, when found */
 	bool		 found;
 	size_t		 line_off, line_len;
-	char		 key_b64[1024];
+	char		*key_b64;	/* owned */
 	char		 fp[64];
 	char		 where[300];
+	/* a line for the instance that is not a whole entry, or a second
+	 * one: nothing can be trusted, and only ssh-forget mends it */
+	int		 damaged_line;	/* 1-based; 0: none */
 };
+
+static void
+known_release(struct known *k)
+{
+	free(k->text);
+	free(k->key_b64);
+	k->text = k->key_b64 = NULL;
+}
 
 static int
 known_lock(const char *path, int *fdp, struct gr_err *e)
@@ -200,13 +211,20 @@ known_lock(const char *path, int *fdp, struct gr_err *e)
 	return 0;
 }
 
+/*
+ * Read the file and find the instance's line.  Fields are split on blanks
+ * with no length limit (an RSA-8192 key is longer than any fixed buffer).
+ * A line that names the instance but is not a whole entry, or a second
+ * line for it, marks the entry damaged: the caller fails closed rather
+ * than trusting whatever key it sees.
+ */
 static int
 known_read(const char *path, const char *provider, const char *id,
     struct known *k, struct gr_err *e)
 {
-	char	*line, *end, f[6][1024];
+	char	*line, *end, *one, *tok, *save, *f[7];
 	size_t	 off;
-	int	 n;
+	int	 n, lineno = 0;
 
 	memset(k, 0, sizeof(*k));
 	if (file_read(path, KNOWN_MAX, &k->text, &k->len) == -1) {
@@ -220,27 +238,39 @@ known_read(const char *path, const char *provider, const char *id,
 	}
 	for (off = 0; off < k->len; off = (size_t)(end - k->text) + 1) {
 		line = k->text + off;
+		lineno++;
 		end = memchr(line, '\n', k->len - off);
 		if (end == NULL)
 			end = k->text + k->len;
 		if (line[0] == '#' || end == line)
 			continue;
-		{
-			char	*one = xstrndup(line, (size_t)(end - line));
-
-			n = sscanf(one, "%1023s %1023s %1023s %1023s %1023s "
-			    "%1023s", f[0], f[1], f[2], f[3], f[4], f[5]);
+		one = xstrndup(line, (size_t)(end - line));
+		n = 0;
+		save = NULL;
+		for (tok = strtok_r(one, " \t\r", &save); tok != NULL && n < 7;
+		    tok = strtok_r(NULL, " \t\r", &save))
+			f[n++] = tok;
+		if (n < 2 || strcmp(f[0], provider) != 0 ||
+		    strcmp(f[1], id) != 0) {
 			free(one);
-		}
-		if (n != 6 || strcmp(f[0], provider) != 0 ||
-		    strcmp(f[1], id) != 0)
 			continue;
-		k->found = true;
-		k->line_off = off;
-		k->line_len = (size_t)(end - line) + (end < k->text + k->len);
-		copy_str(k->key_b64, sizeof(k->key_b64), f[4]);
-		copy_str(k->fp, sizeof(k->fp), f[5]);
-		copy_str(k->where, sizeof(k->where), f[2]);
+		}
+		if (n != 6 || strncmp(f[5], "SHA256:", 7) != 0 || k->found) {
+			if (k->damaged_line == 0)
+				k->damaged_line = lineno;
+		}
+		if (!k->found) {
+			k->found = true;
+			k->line_off = off;
+			k->line_len = (size_t)(end - line) +
+			    (end < k->text + k->len);
+			if (n == 6) {
+				k->key_b64 = xstrdup(f[4]);
+				copy_str(k->fp, sizeof(k->fp), f[5]);
+				copy_str(k->where, sizeof(k->where), f[2]);
+			}
+		}
+		free(one);
 	}
 	return 0;
 }
@@ -281,6 +311,17 @@ hostkey_verify(struct ssh_conn *c, const struct ssh_target *t,
 	if (known_read(t->known_hosts, t->provider, t->instance_id, &k, e) ==
 	    -1)
 		goto out;
+	if (k.damaged_line > 0) {
+		gr_err_set(e, GR_E_AUTH, "ssh to %s (%s instance %s): %s line "
+		    "%d: the recorded host key entry is damaged or repeated; "
+		    "refusing to connect", c->where, t->provider,
+		    t->instance_id, t->known_hosts, k.damaged_line);
+		gr_err_hint(e, "if the file was not tampered with, run "
+		    "'gpureconcile provider %s ssh-forget --instance %s' and "
+		    "connect again (the next key seen is trusted)",
+		    t->provider, t->instance_id);
+		goto out_known;
+	}
 	if (k.found) {
 		if (strcmp(k.key_b64, b64) == 0) {
 			rc = 0;
@@ -312,7 +353,7 @@ hostkey_verify(struct ssh_conn *c, const struct ssh_target *t,
 	    c->where);
 	rc = 0;
 out_known:
-	free(k.text);
+	known_release(&k);
 out:
 	if (lockfd != -1)
 		close(lockfd);
@@ -332,22 +373,33 @@ ssh_known_forget(const char *known_hosts, const char *provider,
 	old_fp[0] = '\0';
 	if (known_lock(known_hosts, &lockfd, e) == -1)
 		return -1;
-	if (known_read(known_hosts, provider, id, &k, e) == -1)
-		goto out;
-	if (!k.found) {
+	/* every line for the instance goes, damaged or repeated ones too */
+	for (;;) {
+		if (known_read(known_hosts, provider, id, &k, e) == -1)
+			goto out;
+		if (!k.found)
+			break;
+		buf_reset(&b);
+		buf_add(&b, k.text, k.line_off);
+		buf_add(&b, k.text + k.line_off + k.line_len,
+		    k.len - k.line_off - k.line_len);
+		if (known_write(known_hosts, &b, e) == -1)
+			goto out_known;
+		if (old_fp[0] == '\0')
+			copy_str(old_fp, 64, k.fp[0] != '\0' ? k.fp :
+			    "(damaged entry)");
+		known_release(&k);
+	}
+	known_release(&k);
+	if (old_fp[0] == '\0') {
 		gr_err_set(e, GR_E_NOT_FOUND, "ssh-forget: no host key "
 		    "recorded for %s instance %s", provider, id);
-		goto out_known;
+		goto out;
 	}
-	buf_add(&b, k.text, k.line_off);
-	buf_add(&b, k.text + k.line_off + k.line_len,
-	    k.len - k.line_off - k.line_len);
-	if (known_write(known_hosts, &b, e) == -1)
-		goto out_known;
-	copy_str(old_fp, 64, k.fp);
 	rc = 0;
+	goto out;
 out_known:
-	free(k.text);
+	known_release(&k);
 out:
 	buf_release(&b);
 	close(lockfd);

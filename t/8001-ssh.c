@@ -193,6 +193,53 @@ library_checks(void)
 	ssh_close(c);
 	c = NULL;
 
+	/* a damaged entry for the instance fails closed, never re-trusts */
+	free(known1);
+	known1 = slurp(si.known);
+	if (test_run(NULL, NULL, "sed -i 's/ SHA256:.*$//' '%s'", si.known) !=
+	    0)
+		bail_out("sed");
+	known2 = slurp(si.known);
+	gr_err_clear(&e);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == -1 && c == NULL && e.code == GR_E_AUTH, "a truncated "
+	    "known_hosts entry is refused (AUTH), not trusted anew: %s", e.msg);
+	like(e.msg, "damaged", "the error says the entry is damaged");
+	like(e.hint, "ssh-forget", "and how to mend it");
+	free(known1);
+	known1 = slurp(si.known);
+	is_str(known1, known2, "known_hosts is left as it was");
+	free(known2);
+	gr_err_clear(&e);
+	rc = ssh_known_forget(si.known, "local", si.in.id, old, &e);
+	ok(rc == 0, "forget removes a damaged entry: %s", e.msg);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == 0 && ssh_conn_first_use(c), "then the key is recorded "
+	    "again: %s", e.msg);
+	ssh_close(c);
+	c = NULL;
+
+	/* two entries for one instance: ambiguous, refused; forget drops both */
+	free(known1);
+	known1 = slurp(si.known);
+	if (test_run(NULL, NULL, "l=$(grep '^local ' '%s') && "
+	    "printf '%%s\\n' \"$l\" >> '%s'", si.known, si.known) != 0)
+		bail_out("grep");
+	gr_err_clear(&e);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == -1 && c == NULL && e.code == GR_E_AUTH && strstr(e.msg,
+	    "repeated") != NULL, "a repeated entry is refused: %s", e.msg);
+	rc = ssh_known_forget(si.known, "local", si.in.id, old, &e);
+	ok(rc == 0 && strstr((known2 = slurp(si.known)), si.in.id) == NULL,
+	    "forget removes every line for the instance");
+	free(known2);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == 0 && ssh_conn_first_use(c), "then trusted on first use");
+	ssh_close(c);
+	c = NULL;
+	free(known1);
+	known1 = slurp(si.known);
+
 	/* a client key the instance does not know */
 	other = xasprintf("%s/other_key", si.state);
 	if (test_run(NULL, NULL, "ssh-keygen -q -t ed25519 -N '' -f '%s'",
