@@ -58,6 +58,8 @@ struct ent {
 
 struct pull;
 
+static char	*path_shown(const char *);
+
 /*
  * A source of files.  rel is a path relative to the remote target ("" is
  * the target itself), made of names that passed pull_name_check.
@@ -142,6 +144,18 @@ timed_out(struct pull *pl, const char *rel)
 	    sizeof(d)), *rel != '\0' ? rel : pl->what);
 	gr_err_hint(pl->e, "run pull again: files already complete are "
 	    "skipped (or raise timeouts.pull in the config)");
+}
+
+/* Copy what fits of src, always terminated. */
+static void
+copy_text(char *dst, size_t size, const char *src)
+{
+	size_t	 n = strlen(src);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 static char *
@@ -502,9 +516,12 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 		return -1;
 	if (st.type != ENT_REG) {
 		/* swapped for something else since it was listed */
+		char	*safe = path_shown(shown);
+
 		pl->st->refused++;
 		log_warnx("pull '%s': skipped '%s': no longer a plain file",
-		    pl->what, shown);
+		    pl->what, safe);
+		free(safe);
 		rc = 0;
 		goto out_src;
 	}
@@ -610,21 +627,96 @@ open_dst_dir(struct pull *pl, int dstdir, const char *name)
 	return fd;
 }
 
-/* Printable, for messages about names refused. */
+/*
+ * Length of the valid UTF-8 sequence at p (strict: no overlong forms, no
+ * surrogates), 0 when there is none or when it encodes a C1 control
+ * (U+0080..U+009F), which terminals obey like ESC sequences.
+ */
+static size_t
+utf8_ok(const unsigned char *p, size_t left)
+{
+	unsigned char	 lo = 0x80, hi = 0xbf;
+	size_t		 n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xc2)
+		lo = 0xa0;		/* C2 80..9F: C1 controls */
+	else if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (n > left || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Text a server chose, made safe for a terminal: control characters (C0,
+ * DEL, C1 raw or UTF-8 encoded) and bytes that are not UTF-8 become \xNN,
+ * and so does '\\' when bslash (names, so that the escape is unambiguous).
+ */
+static void
+term_safe(struct buf *b, const char *s, size_t len, bool bslash)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		 i, n;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] >= 0x80 && (n = utf8_ok(p + i, len - i)) > 0) {
+			buf_add(b, p + i, n);
+			i += n - 1;
+		} else if (p[i] < 0x20 || p[i] >= 0x7f ||
+		    (bslash && p[i] == '\\'))
+			buf_addf(b, "\\x%02x", p[i]);
+		else
+			buf_addc(b, (char)p[i]);
+	}
+}
+
+/* Printable, for messages about names and paths a server sent. */
 static char *
 name_shown(const char *name, size_t len)
 {
 	struct buf	 b = BUF_INIT;
-	size_t		 i;
 
-	for (i = 0; i < len && i < 200; i++) {
-		if ((unsigned char)name[i] < 0x20 ||
-		    (unsigned char)name[i] >= 0x7f || name[i] == '\\')
-			buf_addf(&b, "\\x%02x", (unsigned char)name[i]);
-		else
-			buf_addc(&b, name[i]);
-	}
+	term_safe(&b, name, len > 400 ? 400 : len, true);
+	if (len > 400)
+		buf_adds(&b, "...");
 	return buf_detach(&b);
+}
+
+static char *
+path_shown(const char *rel)
+{
+	return name_shown(rel, strlen(rel));
+}
+
+/* An error about a pull holds server names: no control reaches a tty. */
+static void
+err_sanitize(struct gr_err *e)
+{
+	struct buf	 b = BUF_INIT;
+
+	term_safe(&b, e->msg, strlen(e->msg), false);
+	copy_text(e->msg, sizeof(e->msg), buf_str(&b));
+	buf_reset(&b);
+	term_safe(&b, e->hint, strlen(e->hint), false);
+	copy_text(e->hint, sizeof(e->hint), buf_str(&b));
+	buf_release(&b);
 }
 
 static int
@@ -656,12 +748,13 @@ walk(struct pull *pl, const char *rel, int dstdir, int depth)
 			rc = -1;
 			continue;
 		case PULL_NAME_ODD:
-			shown = name_shown(v[i].name, v[i].name_len);
+			child = rel_join(rel, v[i].name);
+			shown = path_shown(child);
 			pl->st->refused++;
-			log_warnx("pull '%s': skipped '%s%s%s': control "
-			    "characters in its name", pl->what, rel,
-			    *rel != '\0' ? "/" : "", shown);
+			log_warnx("pull '%s': skipped '%s': control "
+			    "characters in its name", pl->what, shown);
 			free(shown);
+			free(child);
 			continue;
 		case PULL_NAME_OK:
 			break;
@@ -670,8 +763,10 @@ walk(struct pull *pl, const char *rel, int dstdir, int depth)
 		switch (v[i].type) {
 		case ENT_LINK:
 			pl->st->symlinks_skipped++;
+			shown = path_shown(child);
 			log_warnx("pull '%s': skipped symlink '%s'", pl->what,
-			    child);
+			    shown);
+			free(shown);
 			break;
 		case ENT_REG:
 			rc = copy_file(pl, child, dstdir, v[i].name);
@@ -686,8 +781,10 @@ walk(struct pull *pl, const char *rel, int dstdir, int depth)
 			}
 			break;
 		case ENT_OTHER:
+			shown = path_shown(child);
 			log_debug("pull '%s': skipped '%s': not a file or a "
-			    "directory", pl->what, child);
+			    "directory", pl->what, shown);
+			free(shown);
 			break;
 		}
 		free(child);
@@ -838,6 +935,8 @@ pull_local_tree(const char *root, const char *remote, const char *local,
 	pl.llast = last;
 	rc = pull_run(&pl, local, last != NULL ? last : "files");
 out:
+	if (rc == -1)
+		err_sanitize(e);
 	close(dir);
 	free(rem);
 	return rc;
@@ -871,6 +970,8 @@ pull_ssh_tree(struct ssh_conn *conn, const char *remote, const char *local,
 	if (rc == -1 && e->code == GR_E_TIMEOUT &&
 	    strstr(e->msg, "pull timeout") == NULL)
 		timed_out(&pl, "");
+	if (rc == -1)
+		err_sanitize(e);
 	free(pl.base);
 	free(pl.top_name);
 	return rc;

@@ -17,6 +17,8 @@
  */
 #include <openssl/evp.h>
 
+#include <fcntl.h>
+
 #include "sshtest.h"
 
 #define BIG	(64u << 20)
@@ -291,6 +293,65 @@ main(void)
 	ok(!exists(p, ".big.bin.gr-part"), "the partial file is gone");
 	free(got);
 	free(p);
+
+	/* names carrying terminal controls (C1 as UTF-8 and raw) reach the
+	 * terminal escaped, in warnings and in errors */
+	{
+		char	*err_path, *logged = NULL, *esc = xasprintf("%s/esc",
+			    si.dir);
+		int	 saved, fd;
+
+		if (mkdir_p(esc, 0755) == -1)
+			bail_out("mkdir %s", esc);
+		free(test_write(esc, "r\x9b", "raw C1 byte\n"));
+		got = xasprintf("%s/l\xc2\x9b" "2J", esc);
+		if (symlink("r\x9b", got) == -1)
+			bail_out("symlink");
+		free(got);
+		got = xasprintf("%s/c\xc2\x9b" "31m", esc);
+		if (mkdir(got, 0755) == -1)
+			bail_out("mkdir");
+		free(test_write(got, "f", "x\n"));
+		free(got);
+		p = xasprintf("%s/esc", top);
+		err_path = xasprintf("%s/stderr", top);
+		fflush(stderr);
+		saved = dup(2);
+		fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (saved == -1 || fd == -1 || dup2(fd, 2) == -1)
+			bail_out("redirect stderr");
+		close(fd);
+		rc = pull(&si, "esc", p, 60000, &st, &e);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		if (file_read(err_path, 1 << 20, &logged, NULL) == -1)
+			logged = xstrdup("");
+		ok(rc == 0 && st.symlinks_skipped == 1, "a tree with C1 "
+		    "controls in names is pulled: %s", e.msg);
+		ok(strstr(logged, "skipped symlink") != NULL &&
+		    strstr(logged, "\xc2\x9b") == NULL &&
+		    strstr(logged, "l\\xc2\\x9b2J") != NULL, "the warning "
+		    "about the symlink shows its name escaped");
+		ok(exists(p, "r\x9b"), "a name with a raw C1 byte is still "
+		    "pulled (only its display is escaped)");
+		free(p);
+		/* a plain file where the remote has a directory: an error */
+		p = xasprintf("%s/esc2", top);
+		if (mkdir_p(p, 0755) == -1)
+			bail_out("mkdir %s", p);
+		free(test_write(p, "c\xc2\x9b" "31m", "in the way\n"));
+		rc = pull(&si, "esc", p, 60000, &st, &e);
+		ok(rc == -1 && strstr(e.msg, "not a plain directory") != NULL,
+		    "a file in the way of a directory is refused");
+		ok(strstr(e.msg, "\xc2\x9b") == NULL && strstr(e.msg,
+		    "\\xc2\\x9b31m") != NULL, "the error shows the name's C1 "
+		    "control escaped: %s", e.msg);
+		free(logged);
+		free(err_path);
+		free(esc);
+		free(p);
+	}
 
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
