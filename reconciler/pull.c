@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +502,24 @@ static const struct src_ops sftp_src = {
  * The walker: the destination side, the same for every source.
  */
 
+/*
+ * The temporary name for dname: ".NAME.gr-part", or when that would pass
+ * NAME_MAX (a name of 247 bytes or more), ".gr-part-" and a hash of it.
+ * Both are the same from one run to the next, so a killed pull's leftover
+ * is found and replaced.
+ */
+static char *
+part_name(const char *dname)
+{
+	char	 hex[65];
+
+	if (strlen(dname) + sizeof(".gr-part") <= NAME_MAX)
+		return xasprintf(".%s.gr-part", dname);
+	sha256_hex(dname, strlen(dname), hex);
+	hex[32] = '\0';
+	return xasprintf(".gr-part-%s", hex);
+}
+
 static int
 copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 {
@@ -530,7 +549,7 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 		rc = 0;
 		goto out_src;
 	}
-	tmp = xasprintf(".%s.gr-part", dname);
+	tmp = part_name(dname);
 	/* a leftover of a killed pull, or a link planted there: gone */
 	(void)unlinkat(dstdir, tmp, 0);
 	out = openat(dstdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |

@@ -353,6 +353,31 @@ main(void)
 		free(p);
 	}
 
+	/* a name of NAME_MAX bytes: its temporary name must fit too */
+	{
+		char	 longname[256], *src = xasprintf("%s/long", si.dir);
+		FILE	*fp;
+
+		memset(longname, 'n', 255);
+		longname[255] = '\0';
+		if (mkdir_p(src, 0755) == -1)
+			bail_out("mkdir %s", src);
+		p = xasprintf("%s/%s", src, longname);
+		if ((fp = fopen(p, "w")) == NULL || fputs("long\n", fp) < 0 ||
+		    fclose(fp) != 0)
+			bail_out("write %s", p);
+		free(p);
+		p = xasprintf("%s/long", top);
+		rc = pull(&si, "long", p, 60000, &st, &e);
+		ok(rc == 0 && st.files == 1 && size_of(p, longname) == 5,
+		    "a file with a 255-byte name is pulled: %s", e.msg);
+		rc = pull(&si, "long", p, 60000, &st, &e);
+		ok(rc == 0 && st.skipped == 1, "and found unchanged on a "
+		    "re-run");
+		free(src);
+		free(p);
+	}
+
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
 	p = xasprintf("%s/mitm", top);
