@@ -498,9 +498,14 @@ int	 ssh_known_forget(const char *known_hosts, const char *provider,
 	    const char *id, char old_fp[64], struct gr_err *);
 int	 ssh_sftp_lstat(struct ssh_conn *, const char *path,
 	    struct ssh_stat *, struct gr_err *);
-/* Every entry of a directory but what the server sends for . and .. */
-int	 ssh_sftp_list(struct ssh_conn *, const char *path,
+/*
+ * Every entry of a directory but what the server sends for . and ..;
+ * GR_E_IO once the listing would take more than max_bytes of memory
+ * (ssh_dirent_cost each) or hold more than a million entries.
+ */
+int	 ssh_sftp_list(struct ssh_conn *, const char *path, size_t max_bytes,
 	    struct ssh_dirent **, size_t *, struct gr_err *);
+size_t	 ssh_dirent_cost(size_t name_len);
 void	 ssh_dirents_free(struct ssh_dirent *, size_t);
 /* Open for reading; st: the open file's attributes. */
 int	 ssh_sftp_open(struct ssh_conn *, const char *path,

@@ -830,15 +830,21 @@ ssh_dirents_free(struct ssh_dirent *v, size_t n)
 	free(v);
 }
 
+size_t
+ssh_dirent_cost(size_t name_len)
+{
+	return sizeof(struct ssh_dirent) + name_len + 1;
+}
+
 int
-ssh_sftp_list(struct ssh_conn *c, const char *path, struct ssh_dirent **vp,
-    size_t *np, struct gr_err *e)
+ssh_sftp_list(struct ssh_conn *c, const char *path, size_t max_bytes,
+    struct ssh_dirent **vp, size_t *np, struct gr_err *e)
 {
 	LIBSSH2_SFTP_HANDLE	*h;
 	LIBSSH2_SFTP_ATTRIBUTES	 a;
 	struct ssh_dirent	*v = NULL;
 	char			 name[4096];
-	size_t			 n = 0;
+	size_t			 n = 0, held = 0;
 	int			 rc;
 
 	*vp = NULL;
@@ -864,6 +870,16 @@ ssh_sftp_list(struct ssh_conn *c, const char *path, struct ssh_dirent **vp,
 		if (n >= SSH_DIR_MAX) {
 			gr_err_set(e, GR_E_IO, "sftp readdir '%s' on %s: more "
 			    "than %d entries", path, c->where, SSH_DIR_MAX);
+			goto fail;
+		}
+		held += ssh_dirent_cost((size_t)rc);
+		if (held > max_bytes) {
+			gr_err_set(e, GR_E_IO, "sftp readdir '%s' on %s: "
+			    "refused after %zu entries: the listing would pass "
+			    "the %zu KiB of memory left for it", path,
+			    c->where, n, max_bytes / 1024);
+			gr_err_hint(e, "a directory this large is not pulled "
+			    "whole; pull its subdirectories one by one");
 			goto fail;
 		}
 		v = xreallocarray(v, n + 1, sizeof(*v));

@@ -40,6 +40,20 @@
 
 #define PULL_CHUNK	(256 * 1024)
 #define PULL_DEPTH_MAX	64
+/*
+ * The memory the listings of the directories being walked may hold at
+ * once (a directory's and its parents'): a hostile server can send
+ * endless entries with 4 KiB names, in every one of 64 nested levels.
+ */
+#define PULL_HELD_MAX	((size_t)256 << 20)
+
+static size_t	 pull_held_max = PULL_HELD_MAX;
+
+void
+pull_set_held_max(size_t bytes)
+{
+	pull_held_max = bytes > 0 ? bytes : PULL_HELD_MAX;
+}
 
 enum ent_type {
 	ENT_REG = 0,
@@ -89,6 +103,7 @@ struct pull {
 	const char	*what;		/* the remote path, for messages */
 	struct gr_err	*e;
 	int64_t		 shown_ms;	/* progress last printed */
+	size_t		 held;		/* bytes of listings held now */
 	/* local source */
 	int		 ldir;		/* the target's parent, or itself */
 	const char	*llast;		/* the target in ldir; NULL: ldir */
@@ -264,6 +279,16 @@ loc_top(struct pull *pl, struct ent *en)
 	return 0;
 }
 
+static void
+listing_too_big(struct pull *pl, const char *rel)
+{
+	gr_err_set(pl->e, GR_E_IO, "pull '%s': listing '%s' would hold more "
+	    "than %zu KiB of names at once", pl->what, *rel != '\0' ? rel :
+	    ".", pull_held_max / 1024);
+	gr_err_hint(pl->e, "a directory this large is not pulled whole; "
+	    "pull its subdirectories one by one");
+}
+
 static int
 loc_list(struct pull *pl, const char *rel, struct ent **vp, size_t *np)
 {
@@ -271,7 +296,7 @@ loc_list(struct pull *pl, const char *rel, struct ent **vp, size_t *np)
 	struct dirent	*de;
 	struct stat	 sb;
 	DIR		*d;
-	size_t		 n = 0;
+	size_t		 n = 0, cost = 0;
 	int		 fd;
 
 	fd = loc_open_rel(pl, rel, O_RDONLY | O_DIRECTORY);
@@ -289,6 +314,13 @@ loc_list(struct pull *pl, const char *rel, struct ent **vp, size_t *np)
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
 		    -1)
 			continue;	/* gone meanwhile */
+		cost += ssh_dirent_cost(strlen(de->d_name));
+		if (pl->held + cost > pull_held_max) {
+			listing_too_big(pl, rel);
+			closedir(d);
+			ents_free(v, n);
+			return -1;
+		}
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n].name = xstrdup(de->d_name);
 		v[n].name_len = strlen(de->d_name);
@@ -421,7 +453,8 @@ sftp_list(struct pull *pl, const char *rel, struct ent **vp, size_t *np)
 	char			*path = sftp_path(pl, rel);
 	int			 rc;
 
-	rc = ssh_sftp_list(pl->conn, path, &d, &n, pl->e);
+	rc = ssh_sftp_list(pl->conn, path, pull_held_max > pl->held ?
+	    pull_held_max - pl->held : 0, &d, &n, pl->e);
 	free(path);
 	if (rc == -1)
 		return -1;
@@ -742,7 +775,7 @@ static int
 walk(struct pull *pl, const char *rel, int dstdir, int depth)
 {
 	struct ent	*v;
-	size_t		 n, i;
+	size_t		 n, i, cost = 0;
 	char		*child, *shown;
 	int		 dfd, rc = 0;
 
@@ -753,6 +786,9 @@ walk(struct pull *pl, const char *rel, int dstdir, int depth)
 	}
 	if (pl->ops->list(pl, rel, &v, &n) == -1)
 		return -1;
+	for (i = 0; i < n; i++)
+		cost += ssh_dirent_cost(v[i].name_len);
+	pl->held += cost;
 	for (i = 0; rc == 0 && i < n; i++) {
 		switch (pull_name_check(v[i].name, v[i].name_len)) {
 		case PULL_NAME_HOSTILE:
@@ -809,6 +845,7 @@ walk(struct pull *pl, const char *rel, int dstdir, int depth)
 		free(child);
 	}
 	ents_free(v, n);
+	pl->held -= cost;
 	return rc;
 }
 

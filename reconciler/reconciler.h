@@ -414,6 +414,8 @@ enum pull_name {
 	PULL_NAME_HOSTILE,
 };
 enum pull_name pull_name_check(const char *name, size_t len);
+/* The memory listings may hold at once (0: the default, 256 MiB); tests. */
+void	 pull_set_held_max(size_t bytes);
 
 /* cmd.c: the command table. */
 #define CMD_NEEDS_LEDGER	0x01	/* open (create) the ledger */

@@ -378,6 +378,50 @@ main(void)
 		free(p);
 	}
 
+	/* the memory listings hold is bounded across the directories being
+	 * walked, not per directory only: 40 + 50 names of 200 bytes fit
+	 * 16 KiB one directory at a time, not together */
+	{
+		char	 nm[256], *w = xasprintf("%s/wide", si.dir), *in;
+		int	 k;
+
+		in = xasprintf("%s/inner", w);
+		if (mkdir_p(in, 0755) == -1)
+			bail_out("mkdir %s", in);
+		for (k = 0; k < 50; k++) {
+			memset(nm, 'w', 200);
+			snprintf(nm + 200, sizeof(nm) - 200, "%d", k);
+			if (k < 40)
+				free(test_write(w, nm, "w\n"));
+			free(test_write(in, nm, "i\n"));
+		}
+		pull_set_held_max(16 * 1024);
+		p = xasprintf("%s/wide1", top);
+		rc = pull(&si, "wide/inner", p, 60000, &st, &e);
+		ok(rc == 0 && st.files == 50, "16 KiB: one directory of 50 "
+		    "long names is pulled: %s", e.msg);
+		free(p);
+		p = xasprintf("%s/wide2", top);
+		rc = pull(&si, "wide", p, 60000, &st, &e);
+		ok(rc == -1 && e.code == GR_E_IO && strstr(e.msg, "KiB") !=
+		    NULL, "over SFTP, a listing inside a listing that "
+		    "together pass it is refused: %s", e.msg);
+		like(e.hint, "subdirectories", "the hint says what to do");
+		gr_err_clear(&e);
+		memset(&st, 0, sizeof(st));
+		rc = pull_local_tree(si.dir, "wide", p, 60000, &st, &e);
+		ok(rc == -1 && e.code == GR_E_IO && strstr(e.msg, "KiB") !=
+		    NULL, "and from a local directory: %s", e.msg);
+		pull_set_held_max(0);
+		rc = pull(&si, "wide", p, 60000, &st, &e);
+		ok(rc == 0 && st.files + st.skipped == 90, "with the default "
+		    "it is pulled: "
+		    "%s", e.msg);
+		free(p);
+		free(in);
+		free(w);
+	}
+
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
 	p = xasprintf("%s/mitm", top);
