@@ -24,6 +24,7 @@
  * - the pull timeout covers the whole pull, every SFTP call included.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,6 +70,7 @@ struct ent {
 	uint64_t	 size;
 	int64_t		 mtime;		/* seconds */
 	bool		 has_mtime;
+	bool		 has_size;
 };
 
 struct pull;
@@ -221,6 +223,7 @@ stat_to_ent(const struct stat *sb, struct ent *en)
 	en->size = (uint64_t)sb->st_size;
 	en->mtime = sb->st_mtim.tv_sec;
 	en->has_mtime = true;
+	en->has_size = true;
 }
 
 /* Open rel under the target (flags for the last name), no link followed. */
@@ -427,6 +430,7 @@ ssh_to_ent(const struct ssh_stat *s, struct ent *en)
 	en->size = s->size;
 	en->mtime = s->mtime;
 	en->has_mtime = s->has_mtime;
+	en->has_size = s->has_size;
 }
 
 static int
@@ -560,7 +564,10 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 	struct timespec	 ts[2];
 	char		*buf = NULL, *tmp = NULL;
 	const char	*shown = *rel != '\0' ? rel : pl->what;
+	struct statvfs	 vfs;
 	void		*fh;
+	uint64_t	 got = 0;
+	size_t		 want;
 	ssize_t		 n, w, off;
 	int		 out = -1, rc = -1;
 
@@ -582,6 +589,20 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 		rc = 0;
 		goto out_src;
 	}
+	/* never start what cannot fit: a server may claim any size */
+	if (st.has_size && fstatvfs(dstdir, &vfs) == 0 &&
+	    st.size > (uint64_t)vfs.f_bavail * vfs.f_frsize) {
+		char	*safe = path_shown(shown);
+
+		gr_err_set(pl->e, GR_E_IO, "pull '%s': '%s' is %.1f MiB but "
+		    "only %.1f MiB are free under the destination; not pulled",
+		    pl->what, safe, (double)st.size / (1024.0 * 1024.0),
+		    (double)vfs.f_bavail * (double)vfs.f_frsize /
+		    (1024.0 * 1024.0));
+		gr_err_hint(pl->e, "free some space, or pull somewhere else");
+		free(safe);
+		goto out_src;
+	}
 	tmp = part_name(dname);
 	/* a leftover of a killed pull, or a link planted there: gone */
 	(void)unlinkat(dstdir, tmp, 0);
@@ -598,7 +619,13 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 			timed_out(pl, shown);
 			goto out_unlink;
 		}
-		n = pl->ops->read(pl, fh, buf, PULL_CHUNK);
+		/* no more than the size it had when opened: a file that
+		 * grows forever (or a server that streams forever) would
+		 * fill the disk until the pull timeout */
+		want = PULL_CHUNK;
+		if (st.has_size && st.size - got < want)
+			want = st.size - got > 0 ? (size_t)(st.size - got) : 1;
+		n = pl->ops->read(pl, fh, buf, want);
 		if (n == -1) {
 			if (pl->e->code == GR_E_TIMEOUT)
 				timed_out(pl, shown);
@@ -606,6 +633,16 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 		}
 		if (n == 0)
 			break;
+		if (st.has_size && got >= st.size) {
+			char	*safe = path_shown(shown);
+
+			log_warnx("pull '%s': '%s' grew while it was pulled; "
+			    "kept the %llu bytes it had when opened",
+			    pl->what, safe, (unsigned long long)st.size);
+			free(safe);
+			break;
+		}
+		got += (uint64_t)n;
 		for (off = 0; off < n; off += w) {
 			w = write(out, buf + off, (size_t)(n - off));
 			if (w == -1 && errno == EINTR) {

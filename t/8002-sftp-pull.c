@@ -422,6 +422,34 @@ main(void)
 		free(w);
 	}
 
+	/* a file bigger than the free space is refused before a byte is
+	 * written (a sparse 8 TiB file: a server may claim any size) */
+	{
+		char	*huge = xasprintf("%s/huge", si.dir);
+
+		if (mkdir_p(huge, 0755) == -1 || test_run(NULL, NULL,
+		    "truncate -s 8T '%s/sparse'", huge) != 0)
+			bail_out("truncate");
+		p = xasprintf("%s/huge", top);
+		rc = pull(&si, "huge", p, 1000, &st, &e);
+		ok(rc == -1 && e.code == GR_E_IO && strstr(e.msg, "free") !=
+		    NULL, "a file bigger than the free space is refused: %s",
+		    e.msg);
+		ok(!exists(p, "sparse") && !exists(p, ".sparse.gr-part"),
+		    "and nothing of it is written");
+		free(p);
+		free(huge);
+	}
+
+	/* a file that grows while it is read is cut at the size it had when
+	 * opened, else one growing forever fills the disk until the pull
+	 * timeout (a /proc file: size 0, content generated as it is read) */
+	p = xasprintf("%s/proc/", top);
+	rc = pull(&si, "/proc/self/status", p, 60000, &st, &e);
+	ok(rc == 0 && st.files == 1 && size_of(p, "status") == 0,
+	    "no more than the size at open is written: %s", e.msg);
+	free(p);
+
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
 	p = xasprintf("%s/mitm", top);
