@@ -286,6 +286,35 @@ known_write(const char *path, struct buf *b, struct gr_err *e)
 	return 0;
 }
 
+/*
+ * A provider name or instance id is one known_hosts field: a blank or a
+ * control character in it would make a line never match again (every
+ * connection a first use) or, with a newline, write a line of its own.
+ */
+static bool
+known_field_ok(const char *s)
+{
+	if (*s == '\0' || *s == '#')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+known_fields_check(const char *provider, const char *id, struct gr_err *e)
+{
+	if (known_field_ok(provider) && known_field_ok(id))
+		return 0;
+	gr_err_set(e, GR_E_INTERNAL, "known_hosts: provider '%s' or instance "
+	    "id '%s' is empty or holds a blank or a control character; no "
+	    "host key can be recorded for it", known_field_ok(provider) ?
+	    provider : "(unprintable)", known_field_ok(id) ? id :
+	    "(unprintable)");
+	return -1;
+}
+
 /* Check the session's host key against the file; record it on first use. */
 static int
 hostkey_verify(struct ssh_conn *c, const struct ssh_target *t,
@@ -306,7 +335,8 @@ hostkey_verify(struct ssh_conn *c, const struct ssh_target *t,
 	}
 	ssh_fingerprint_blob(blob, len, c->fp);
 	b64 = b64_encode(blob, len);
-	if (known_lock(t->known_hosts, &lockfd, e) == -1)
+	if (known_fields_check(t->provider, t->instance_id, e) == -1 ||
+	    known_lock(t->known_hosts, &lockfd, e) == -1)
 		goto out;
 	if (known_read(t->known_hosts, t->provider, t->instance_id, &k, e) ==
 	    -1)
@@ -371,7 +401,8 @@ ssh_known_forget(const char *known_hosts, const char *provider,
 	int		 lockfd, rc = -1;
 
 	old_fp[0] = '\0';
-	if (known_lock(known_hosts, &lockfd, e) == -1)
+	if (known_fields_check(provider, id, e) == -1 ||
+	    known_lock(known_hosts, &lockfd, e) == -1)
 		return -1;
 	/* every line for the instance goes, damaged or repeated ones too */
 	for (;;) {

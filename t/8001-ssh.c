@@ -240,6 +240,28 @@ library_checks(void)
 	free(known1);
 	known1 = slurp(si.known);
 
+	/* an instance id that cannot be one known_hosts field is refused,
+	 * else its line never matches and every connection is a first use */
+	t.instance_id = "two words";
+	gr_err_clear(&e);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == -1 && c == NULL, "an instance id with a blank is refused");
+	gr_err_clear(&e);
+	rc = ssh_connect(&t, &c, &e);
+	ok(rc == -1 && c == NULL, "every time, never trusted on first use "
+	    "again");
+	ssh_close(c);
+	c = NULL;
+	t.instance_id = "x\nlocal other 127.0.0.1:1 ssh-ed25519 AAAA SHA256:x";
+	rc = ssh_connect(&t, &c, &e);
+	known2 = slurp(si.known);
+	ok(rc == -1 && strstr(known2, "local other") == NULL, "an id with a "
+	    "newline writes no line of its own");
+	free(known2);
+	ssh_close(c);
+	c = NULL;
+	sshtest_target(&si, &t);
+
 	/* a client key the instance does not know */
 	other = xasprintf("%s/other_key", si.state);
 	if (test_run(NULL, NULL, "ssh-keygen -q -t ed25519 -N '' -f '%s'",
