@@ -491,7 +491,7 @@ int	 ssh_connect(const struct ssh_target *, struct ssh_conn **,
 const char *ssh_conn_fingerprint(const struct ssh_conn *);
 bool	 ssh_conn_first_use(const struct ssh_conn *); /* key just recorded */
 void	 ssh_close(struct ssh_conn *);
-/* Every later call gives up at deadline_ms (clock_now_ms); 0: none. */
+/* Every later call gives up at deadline_ms (clock_mono_ms); 0: none. */
 void	 ssh_set_deadline(struct ssh_conn *, int64_t deadline_ms);
 /* Drop the recorded key of an instance; GR_E_NOT_FOUND when none. */
 int	 ssh_known_forget(const char *known_hosts, const char *provider,

@@ -740,7 +740,7 @@ arm(struct ssh_conn *c, const char *what, struct gr_err *e)
 		libssh2_session_set_timeout(c->s, (long)c->timeout_ms);
 		return true;
 	}
-	left = c->deadline_ms - clock_now_ms();
+	left = c->deadline_ms - clock_mono_ms();
 	if (left <= 0) {
 		gr_err_set(e, GR_E_TIMEOUT, "ssh to %s: timed out %s",
 		    c->where, what);

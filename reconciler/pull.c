@@ -615,7 +615,7 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 	}
 	buf = xmalloc(PULL_CHUNK);
 	for (;;) {
-		if (clock_now_ms() > pl->deadline_ms) {
+		if (clock_mono_ms() > pl->deadline_ms) {
 			timed_out(pl, shown);
 			goto out_unlink;
 		}
@@ -959,7 +959,7 @@ pull_init(struct pull *pl, const struct src_ops *ops, const char *remote,
 	pl->ops = ops;
 	pl->st = st;
 	pl->timeout_ms = timeout_ms;
-	pl->deadline_ms = clock_now_ms() + timeout_ms;
+	pl->deadline_ms = clock_mono_ms() + timeout_ms;
 	pl->progress = isatty(STDERR_FILENO);
 	pl->shown_ms = clock_mono_ms();
 	pl->what = remote;

@@ -108,6 +108,27 @@ pull(const struct sshinst *si, const char *remote, const char *local,
 	return rc;
 }
 
+/* A wall clock that is stepped by step_ms right after it is first read. */
+struct stepped {
+	int64_t	 step_ms;
+	int	 calls;
+};
+
+static int64_t
+stepped_now(void *arg)
+{
+	struct stepped	*sc = arg;
+
+	return 1700000000000 + (sc->calls++ == 0 ? 0 : sc->step_ms);
+}
+
+static void
+stepped_sleep(void *arg, int64_t ms)
+{
+	(void)arg;
+	(void)ms;
+}
+
 static void
 names(void)
 {
@@ -431,7 +452,7 @@ main(void)
 		    "truncate -s 8T '%s/sparse'", huge) != 0)
 			bail_out("truncate");
 		p = xasprintf("%s/huge", top);
-		rc = pull(&si, "huge", p, 1000, &st, &e);
+		rc = pull(&si, "huge", p, 10000, &st, &e);
 		ok(rc == -1 && e.code == GR_E_IO && strstr(e.msg, "free") !=
 		    NULL, "a file bigger than the free space is refused: %s",
 		    e.msg);
@@ -449,6 +470,33 @@ main(void)
 	ok(rc == 0 && st.files == 1 && size_of(p, "status") == 0,
 	    "no more than the size at open is written: %s", e.msg);
 	free(p);
+
+	/* the pull timeout is time that passed, not what the wall clock says:
+	 * stepped back an hour, it still gives up; stepped forward, it does
+	 * not give up early */
+	{
+		struct stepped		 sc = { -3600 * 1000, 0 };
+		struct clock_ops	 ops = { stepped_now, stepped_sleep,
+			    &sc };
+
+		p = xasprintf("%s/stepped/", top);
+		clock_set(&ops);
+		rc = pull(&si, "res/big.bin", p, 30, &st, &e);
+		clock_set(NULL);
+		ok(rc == -1 && e.code == GR_E_TIMEOUT, "with the wall clock "
+		    "stepped back, a 30 ms pull timeout still gives up: %s",
+		    e.msg);
+		sc.step_ms = 3600 * 1000;
+		sc.calls = 0;
+		gr_err_clear(&e);
+		memset(&st, 0, sizeof(st));
+		clock_set(&ops);
+		rc = pull_local_tree(si.dir, "res/big.bin", p, 60000, &st, &e);
+		clock_set(NULL);
+		ok(rc == 0 && st.files == 1, "with it stepped forward an hour, "
+		    "a 60 s pull does not give up early: %s", e.msg);
+		free(p);
+	}
 
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
