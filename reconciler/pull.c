@@ -342,7 +342,9 @@ loc_open(struct pull *pl, const char *rel, void **fh, struct ent *st)
 	struct stat	 sb;
 	int		 fd;
 
-	fd = loc_open_rel(pl, rel, O_RDONLY);
+	/* O_NONBLOCK: a file swapped for a FIFO since it was listed must
+	 * not block the open (its type is checked next, and refused) */
+	fd = loc_open_rel(pl, rel, O_RDONLY | O_NONBLOCK);
 	if (fd == -1 || fstat(fd, &sb) == -1) {
 		gr_err_set(pl->e, GR_E_IO, "pull '%s': read '%s': %s",
 		    pl->what, *rel != '\0' ? rel : pl->what, strerror(errno));
@@ -389,7 +391,8 @@ loc_same(struct pull *pl, void *fh, const struct ent *st, int dstdir,
 	if (fstatat(dstdir, dname, &ds, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    !S_ISREG(ds.st_mode) || (uint64_t)ds.st_size != st->size)
 		return false;
-	fd = openat(dstdir, dname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dstdir, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
 	if (fd == -1)
 		return false;
 	same = fd_sha256(fd, a) && fd_sha256((int)(intptr_t)fh, b) &&

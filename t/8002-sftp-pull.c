@@ -156,6 +156,78 @@ names(void)
 	is_int(pull_name_check("caf\xc3\xa9", 5), PULL_NAME_OK, "UTF-8 too");
 }
 
+/*
+ * A file swapped for a FIFO between its listing and its open (the local
+ * source, pulling from this machine): the open must not block forever.
+ * One process swaps them by rename as fast as it can while another pulls
+ * for 2 s; the puller is killed, and the test fails, if it hangs.
+ */
+static void
+fifo_race(void)
+{
+	char	*base = xasprintf("%s/race", test_tmpdir());
+	char	*src = xasprintf("%s/tree/src", base), *x, *reg, *fifo;
+	char	*t1, *t2, *dst = xasprintf("%s/dst", base);
+	pid_t	 swapper, puller;
+	int64_t	 t0;
+	int	 status = 0, i;
+	bool	 hung = false;
+
+	if (mkdir_p(src, 0755) == -1 || mkdir_p(dst, 0755) == -1)
+		bail_out("mkdir %s", src);
+	x = xasprintf("%s/x", src);
+	reg = test_write(base, "reg", "data\n");
+	fifo = xasprintf("%s/fifo", base);
+	t1 = xasprintf("%s/t1", base);
+	t2 = xasprintf("%s/t2", base);
+	if (mkfifo(fifo, 0644) == -1 || link(reg, x) == -1)
+		bail_out("mkfifo");
+	swapper = fork();
+	if (swapper == 0) {
+		for (;;) {
+			(void)link(reg, t1);
+			(void)rename(t1, x);
+			(void)link(fifo, t2);
+			(void)rename(t2, x);
+		}
+	}
+	puller = fork();
+	if (puller == 0) {
+		struct pull_stats	 st;
+		struct gr_err		 e;
+
+		t0 = clock_mono_ms();
+		while (clock_mono_ms() - t0 < 2000) {
+			gr_err_clear(&e);
+			(void)pull_local_tree(base, "tree/src", dst, 60000,
+			    &st, &e);
+		}
+		_exit(0);
+	}
+	for (i = 0; i < 100; i++) {
+		if (waitpid(puller, &status, WNOHANG) == puller)
+			break;
+		clock_sleep_ms(100);
+	}
+	if (i == 100) {
+		hung = true;
+		(void)kill(puller, SIGKILL);
+		(void)waitpid(puller, &status, 0);
+	}
+	(void)kill(swapper, SIGKILL);
+	(void)waitpid(swapper, NULL, 0);
+	ok(!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0, "a file "
+	    "swapped for a FIFO after its listing never blocks the pull");
+	free(x);
+	free(reg);
+	free(fifo);
+	free(t1);
+	free(t2);
+	free(src);
+	free(dst);
+	free(base);
+}
+
 int
 main(void)
 {
@@ -169,6 +241,7 @@ main(void)
 
 	plan_lazy();
 	names();
+	fifo_race();
 	if (access(SSHTEST_SSHD, X_OK) == -1) {
 		skip(1, "pulls from a real sshd: needs %s (apt-get install "
 		    "openssh-server)", SSHTEST_SSHD);
