@@ -464,6 +464,7 @@ struct ssh_stat {
 	enum ssh_ftype	 type;
 	uint64_t	 size;
 	int64_t		 mtime;		/* seconds */
+	unsigned int	 perm;		/* permission bits (0777); 0: not sent */
 	bool		 has_size;
 	bool		 has_mtime;
 };

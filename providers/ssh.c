@@ -820,6 +820,7 @@ attrs_to_stat(const LIBSSH2_SFTP_ATTRIBUTES *a, struct ssh_stat *st)
 	memset(st, 0, sizeof(*st));
 	st->type = SSH_F_OTHER;
 	if (a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) {
+		st->perm = (unsigned int)(a->permissions & 0777);
 		if (LIBSSH2_SFTP_S_ISREG(a->permissions))
 			st->type = SSH_F_REG;
 		else if (LIBSSH2_SFTP_S_ISDIR(a->permissions))

@@ -71,6 +71,7 @@ struct ent {
 	int64_t		 mtime;		/* seconds */
 	bool		 has_mtime;
 	bool		 has_size;
+	unsigned int	 perm;		/* 0777 bits; 0: unknown */
 };
 
 struct pull;
@@ -224,6 +225,7 @@ stat_to_ent(const struct stat *sb, struct ent *en)
 	en->mtime = sb->st_mtim.tv_sec;
 	en->has_mtime = true;
 	en->has_size = true;
+	en->perm = (unsigned int)(sb->st_mode & 0777);
 }
 
 /* Open rel under the target (flags for the last name), no link followed. */
@@ -434,6 +436,7 @@ ssh_to_ent(const struct ssh_stat *s, struct ent *en)
 	en->mtime = s->mtime;
 	en->has_mtime = s->has_mtime;
 	en->has_size = s->has_size;
+	en->perm = s->perm;
 }
 
 static int
@@ -609,8 +612,11 @@ copy_file(struct pull *pl, const char *rel, int dstdir, const char *dname)
 	tmp = part_name(dname);
 	/* a leftover of a killed pull, or a link planted there: gone */
 	(void)unlinkat(dstdir, tmp, 0);
+	/* the source's permission bits (under the umask, as scp and sftp
+	 * do): a file kept 0600 there is not left readable by all here;
+	 * the owner can always read and replace what it pulled */
 	out = openat(dstdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0644);
+	    O_CLOEXEC, st.perm != 0 ? (mode_t)(st.perm | 0600) : 0644);
 	if (out == -1) {
 		gr_err_set(pl->e, GR_E_IO, "pull '%s': create '%s': %s",
 		    pl->what, tmp, strerror(errno));

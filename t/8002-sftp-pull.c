@@ -571,6 +571,42 @@ main(void)
 		free(p);
 	}
 
+	/* permission bits come along (under the umask): a file kept private
+	 * on the instance is not left readable by all here */
+	{
+		struct stat	 sb;
+		char		*sec = test_write(si.dir, "perm/token", "t\n");
+		mode_t		 um = umask(022);
+
+		if (chmod(sec, 0600) == -1)
+			bail_out("chmod %s", sec);
+		free(sec);
+		sec = test_write(si.dir, "perm/run.sh", "#!/bin/sh\n");
+		if (chmod(sec, 0755) == -1)
+			bail_out("chmod %s", sec);
+		free(sec);
+		p = xasprintf("%s/perm", top);
+		rc = pull(&si, "perm", p, 60000, &st, &e);
+		got = xasprintf("%s/token", p);
+		ok(rc == 0 && stat(got, &sb) == 0 && (sb.st_mode & 0777) ==
+		    0600, "a 0600 file stays 0600 over SFTP: %s", e.msg);
+		free(got);
+		got = xasprintf("%s/run.sh", p);
+		ok(stat(got, &sb) == 0 && (sb.st_mode & 0777) == 0755,
+		    "a 0755 one stays 0755");
+		free(got);
+		free(p);
+		p = xasprintf("%s/perm-local", top);
+		gr_err_clear(&e);
+		rc = pull_local_tree(si.dir, "perm", p, 60000, &st, &e);
+		got = xasprintf("%s/token", p);
+		ok(rc == 0 && stat(got, &sb) == 0 && (sb.st_mode & 0777) ==
+		    0600, "and from a local directory: %s", e.msg);
+		free(got);
+		free(p);
+		umask(um);
+	}
+
 	/* a changed host key: nothing is read or written */
 	sshtest_new_hostkey(&si);
 	p = xasprintf("%s/mitm", top);
