@@ -16,8 +16,11 @@
  *   ssh-info --check need it.  The local provider needs none (without
  *   ssh: true its files are on this machine; with it, it makes its own).
  * - The linked libssh2 (libssh2_version() at run time, not the headers')
- *   is checked against 1.11.1, the first upstream release with the strict
- *   key exchange that defeats Terrapin (CVE-2023-48795).  Debian backports
+ *   is checked against 1.11.2: 1.11.1 has the strict key exchange that
+ *   defeats Terrapin (CVE-2023-48795), but every upstream release through
+ *   1.11.1 lets a hostile server overflow the heap before authentication
+ *   (CVE-2026-55200) or spin the client (CVE-2026-55199); distributions
+ *   patch 1.11.1 without changing its version.  Debian backports
  *   fixes without changing the upstream version, so an older libssh2 is
  *   also looked up with dpkg-query: when it is Debian's libssh2-1 at
  *   1.10.0-3+deb12u1 or later (the bookworm security update, whose
@@ -501,7 +504,34 @@ run_line(char *const argv[])
 }
 
 #define LIBSSH2_FIXED		"1.11.1"	/* strict kex: Terrapin */
+#define LIBSSH2_SAFE		"1.11.2"	/* CVE-2026-55200, -55199 */
 #define LIBSSH2_DEBIAN_FIXED	"1.10.0-3+deb12u1"
+
+/* "1.11.1" as 0x010b01; 0 when it is not three numbers. */
+static unsigned long
+version_num(const char *v)
+{
+	unsigned int	 a, b, c;
+
+	if (v == NULL || sscanf(v, "%u.%u.%u", &a, &b, &c) != 3 || a > 255 ||
+	    b > 255 || c > 255)
+		return 0;
+	return ((unsigned long)a << 16) | ((unsigned long)b << 8) | c;
+}
+
+enum libssh2_verdict
+libssh2_judge(const char *version, bool debian_pkg, bool debian_fixed)
+{
+	if (version_num(version) >= version_num(LIBSSH2_SAFE))
+		return LIBSSH2_OK;
+	/* which revision of a distribution's 1.11.1 has the fixes is not
+	 * known here: warn, and say that its security updates may have */
+	if (version_num(version) >= version_num(LIBSSH2_FIXED))
+		return LIBSSH2_UNPATCHED_1111;
+	if (debian_pkg)
+		return debian_fixed ? LIBSSH2_OK_DEBIAN : LIBSSH2_OLD_DEBIAN;
+	return LIBSSH2_UNKNOWN;
+}
 
 /* Is the linked libssh2 one with the security fixes it needs? */
 static void
@@ -514,14 +544,9 @@ check_libssh2(struct checks *cs)
 	    "libssh2-1", NULL };
 	bool		 debian_fixed = false;
 
-	if (ssh_lib_has_strict_kex()) {
-		check_add(cs, "libssh2", "ssh", true, "%s: has the strict key "
-		    "exchange of %s against Terrapin (CVE-2023-48795)", v,
-		    LIBSSH2_FIXED);
-		return;
-	}
 	/* Debian backports fixes without changing the upstream version */
-	pkg = run_line(q);
+	pkg = version_num(v) >= version_num(LIBSSH2_FIXED) ? NULL :
+	    run_line(q);
 	prefix = xasprintf("%s-", v);
 	if (pkg != NULL && str_has_prefix(pkg, prefix)) {
 		char *const cmp[] = { "dpkg", "--compare-versions", pkg, "ge",
@@ -535,27 +560,50 @@ check_libssh2(struct checks *cs)
 		pkg = NULL;
 	}
 	free(prefix);
-	if (debian_fixed) {
+	switch (libssh2_judge(v, pkg != NULL, debian_fixed)) {
+	case LIBSSH2_OK:
+		check_add(cs, "libssh2", "ssh", true, "%s: has the strict key "
+		    "exchange against Terrapin (CVE-2023-48795) and the fixes "
+		    "of %s for CVE-2026-55200 and CVE-2026-55199", v,
+		    LIBSSH2_SAFE);
+		break;
+	case LIBSSH2_OK_DEBIAN:
 		check_add(cs, "libssh2", "ssh", true, "%s (Debian %s, with the "
 		    "security fixes of %s); it lacks %s's strict key exchange "
 		    "against Terrapin (CVE-2023-48795), so gpureconcile offers "
 		    "only AES-CTR and HMAC-SHA2, which the attack cannot "
 		    "exploit", v, pkg, LIBSSH2_DEBIAN_FIXED, LIBSSH2_FIXED);
-	} else if (pkg != NULL) {
+		break;
+	case LIBSSH2_OLD_DEBIAN:
 		ck = check_add(cs, "libssh2", "ssh", false, "%s (Debian %s) is "
 		    "older than Debian's security update %s", v, pkg,
 		    LIBSSH2_DEBIAN_FIXED);
 		ck->warning = true;
 		check_hint(ck, "apt-get update && apt-get install "
 		    "--only-upgrade libssh2-1");
-	} else {
+		break;
+	case LIBSSH2_UNPATCHED_1111:
+		/* strict kex, but a hostile server's packet_length overflows
+		 * the heap (CVE-2026-55200) and its EXT_INFO spins the CPU
+		 * past any timeout (CVE-2026-55199) */
+		ck = check_add(cs, "libssh2", "ssh", false, "%s is older than "
+		    "%s: unless its distribution patched it, a hostile SSH "
+		    "server can overflow its heap before authentication "
+		    "(CVE-2026-55200) or spin it (CVE-2026-55199)", v,
+		    LIBSSH2_SAFE);
+		ck->warning = true;
+		check_hint(ck, "install libssh2 %s or later, or your "
+		    "distribution's security updates for it", LIBSSH2_SAFE);
+		break;
+	case LIBSSH2_UNKNOWN:
 		ck = check_add(cs, "libssh2", "ssh", false, "%s is older than "
 		    "%s and its distribution's patches cannot be checked: it "
 		    "may lack fixes (Terrapin, CVE-2023-48795, is mitigated by "
-		    "the ciphers gpureconcile offers)", v, LIBSSH2_FIXED);
+		    "the ciphers gpureconcile offers)", v, LIBSSH2_SAFE);
 		ck->warning = true;
 		check_hint(ck, "install libssh2 %s or later, or your "
-		    "distribution's security updates for it", LIBSSH2_FIXED);
+		    "distribution's security updates for it", LIBSSH2_SAFE);
+		break;
 	}
 	free(pkg);
 }
