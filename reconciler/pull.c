@@ -21,7 +21,17 @@
  *   re-run and finishes: from a local directory, same size and SHA-256;
  *   over SFTP, same size and modification time (each file pulled takes
  *   the remote mtime), as hashing would download every file again;
- * - the pull timeout covers the whole pull, every SFTP call included.
+ * - the pull timeout covers the whole pull, every SFTP call included, and
+ *   counts monotonic time (a wall clock stepped either way changes
+ *   nothing);
+ * - what a hostile source can cost is bounded: the listings held at once
+ *   (a directory's and its parents') by PULL_HELD_MAX bytes, a file by the
+ *   size it had when opened (and refused up front when that passes the
+ *   free space), the depth by PULL_DEPTH_MAX;
+ * - a file keeps the source's permission bits under the umask (owner rw
+ *   always), so one kept private there is not readable by all here;
+ * - names are shown escaped (C0, DEL, C1 raw or as UTF-8, bytes that are
+ *   not UTF-8), in warnings and in errors alike.
  */
 #include <sys/stat.h>
 #include <sys/statvfs.h>
