@@ -24,6 +24,9 @@
  *
  * known_hosts lines (comments start with '#'):
  *	PROVIDER INSTANCE-ID HOST:PORT KEYTYPE BASE64-KEY SHA256:FINGERPRINT
+ * A line for the instance that is not a whole entry, or a second line for
+ * it, fails closed (never a new first use) until ssh-forget removes them;
+ * a provider or id that cannot be one field is refused.
  */
 #include <sys/file.h>
 #include <sys/socket.h>
