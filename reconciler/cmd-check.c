@@ -33,11 +33,9 @@
  *   would; nothing else is written.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,52 +458,77 @@ check_ssh_key(struct checks *cs, const char *name,
 }
 
 /*
- * Run argv (no shell) and return the first line it prints; NULL when it
- * cannot be run or fails.
+ * Run argv (no shell, a deadline, a scrubbed environment) and return
+ * what it prints, whole or its first line; NULL when it cannot be run or
+ * fails.
  */
+static char *
+run_out(char *const argv[], bool first_line, size_t max)
+{
+	static char *const	 envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	    "LC_ALL=C", NULL };
+	struct proc_result	 res;
+	char			*out = NULL;
+
+	if (proc_run(argv, envp, 10000, max, &res) == 0) {
+		out = xstrdup(buf_str(&res.out));
+		if (first_line)
+			out[strcspn(out, "\n")] = '\0';
+	}
+	proc_result_release(&res);
+	return out;
+}
+
 static char *
 run_line(char *const argv[])
 {
-	posix_spawn_file_actions_t	 fa;
-	struct buf			 b = BUF_INIT;
-	char				 tmp[256];
-	ssize_t				 n;
-	pid_t				 pid;
-	char				*line;
-	int				 p[2], st = 0, err;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	if (err != 0) {
-		close(p[0]);
-		return NULL;
-	}
-	while ((n = read(p[0], tmp, sizeof(tmp))) > 0 || (n == -1 &&
-	    errno == EINTR))
-		if (n > 0 && b.len < 4096)
-			buf_add(&b, tmp, (size_t)n);
-	close(p[0]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		buf_release(&b);
-		return NULL;
-	}
-	line = b.len > 0 ? buf_detach(&b) : xstrdup("");
-	line[strcspn(line, "\n")] = '\0';
-	return line;
+	return run_out(argv, true, 4096);
 }
 
 #define LIBSSH2_FIXED		"1.11.1"	/* strict kex: Terrapin */
 #define LIBSSH2_SAFE		"1.11.2"	/* CVE-2026-55200, -55199 */
 #define LIBSSH2_DEBIAN_FIXED	"1.10.0-3+deb12u1"
+/* what upstream 1.11.2 fixed; a Debian package must list both */
+static const char *const libssh2_cves[] = {
+	"CVE-2026-55200",	/* heap overflow before authentication */
+	"CVE-2026-55199",	/* EXT_INFO spins the CPU past any timeout */
+};
+
+/*
+ * Does the installed Debian package's changelog name every CVE of
+ * libssh2_cves?  *missing gets the first one it does not (borrowed).
+ * Debian backports fixes without changing the upstream version, and its
+ * changelog is where it says which.
+ */
+static bool
+debian_lists_cves(const char **missing)
+{
+	static const char *const logs[] = {
+		"/usr/share/doc/libssh2-1/changelog.Debian.gz",
+		"/usr/share/doc/libssh2-1/changelog.Debian.amd64.gz",
+	};
+	char	*text = NULL;
+	size_t	 i;
+
+	*missing = libssh2_cves[0];
+	for (i = 0; i < nitems(logs) && text == NULL; i++) {
+		char *const zcat[] = { "zcat", "--", (char *)logs[i], NULL };
+
+		if (access(logs[i], R_OK) == 0)
+			text = run_out(zcat, false, 8u << 20);
+	}
+	if (text == NULL)
+		return false;
+	for (i = 0; i < nitems(libssh2_cves); i++)
+		if (strstr(text, libssh2_cves[i]) == NULL) {
+			*missing = libssh2_cves[i];
+			free(text);
+			return false;
+		}
+	free(text);
+	*missing = NULL;
+	return true;
+}
 
 /* "1.11.1" as 0x010b01; 0 when it is not three numbers. */
 static unsigned long
@@ -520,7 +543,8 @@ version_num(const char *v)
 }
 
 enum libssh2_verdict
-libssh2_judge(const char *version, bool debian_pkg, bool debian_fixed)
+libssh2_judge(const char *version, bool debian_pkg, bool debian_fixed,
+    bool debian_lists)
 {
 	if (version_num(version) >= version_num(LIBSSH2_SAFE))
 		return LIBSSH2_OK;
@@ -528,8 +552,12 @@ libssh2_judge(const char *version, bool debian_pkg, bool debian_fixed)
 	 * known here: warn, and say that its security updates may have */
 	if (version_num(version) >= version_num(LIBSSH2_FIXED))
 		return LIBSSH2_UNPATCHED_1111;
-	if (debian_pkg)
-		return debian_fixed ? LIBSSH2_OK_DEBIAN : LIBSSH2_OLD_DEBIAN;
+	if (debian_pkg) {
+		if (!debian_fixed)
+			return LIBSSH2_OLD_DEBIAN;
+		return debian_lists ? LIBSSH2_OK_DEBIAN :
+		    LIBSSH2_DEBIAN_UNLISTED;
+	}
 	return LIBSSH2_UNKNOWN;
 }
 
@@ -542,7 +570,8 @@ check_libssh2(struct checks *cs)
 	char		*pkg, *prefix;
 	char *const	 q[] = { "dpkg-query", "-W", "-f", "${Version}",
 	    "libssh2-1", NULL };
-	bool		 debian_fixed = false;
+	const char	*missing = NULL;
+	bool		 debian_fixed = false, debian_lists = false;
 
 	/* Debian backports fixes without changing the upstream version */
 	pkg = version_num(v) >= version_num(LIBSSH2_FIXED) ? NULL :
@@ -555,12 +584,13 @@ check_libssh2(struct checks *cs)
 
 		debian_fixed = out != NULL;
 		free(out);
+		debian_lists = debian_lists_cves(&missing);
 	} else {
 		free(pkg);
 		pkg = NULL;
 	}
 	free(prefix);
-	switch (libssh2_judge(v, pkg != NULL, debian_fixed)) {
+	switch (libssh2_judge(v, pkg != NULL, debian_fixed, debian_lists)) {
 	case LIBSSH2_OK:
 		check_add(cs, "libssh2", "ssh", true, "%s: has the strict key "
 		    "exchange against Terrapin (CVE-2023-48795) and the fixes "
@@ -573,6 +603,21 @@ check_libssh2(struct checks *cs)
 		    "against Terrapin (CVE-2023-48795), so gpureconcile offers "
 		    "only AES-CTR and HMAC-SHA2, which the attack cannot "
 		    "exploit", v, pkg, LIBSSH2_DEBIAN_FIXED, LIBSSH2_FIXED);
+		break;
+	case LIBSSH2_DEBIAN_UNLISTED:
+		ck = check_add(cs, "libssh2", "ssh", false, "%s (Debian %s): its "
+		    "changelog does not list %s; upstream fixed it and %s in "
+		    "%s (a hostile SSH server overflows the client's heap "
+		    "before authentication, or spins it), and whether %s is "
+		    "affected is not established here", v, pkg, missing,
+		    strcmp(missing, libssh2_cves[0]) == 0 ? libssh2_cves[1] :
+		    libssh2_cves[0], LIBSSH2_SAFE, v);
+		ck->warning = true;
+		check_hint(ck, "apt-get update && apt-get install "
+		    "--only-upgrade libssh2-1, and see "
+		    "https://security-tracker.debian.org/tracker/%s; pull "
+		    "and ssh-info --check only from hosts you would trust "
+		    "with that", missing);
 		break;
 	case LIBSSH2_OLD_DEBIAN:
 		ck = check_add(cs, "libssh2", "ssh", false, "%s (Debian %s) is "

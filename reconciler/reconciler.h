@@ -416,16 +416,19 @@ enum pull_name {
 enum pull_name pull_name_check(const char *name, size_t len);
 /* cmd-check.c: what check makes of a linked libssh2 (version as
  * libssh2_version() says; debian_pkg: the Debian package of that version
- * is installed; debian_fixed: at its security update or later). */
+ * is installed; debian_fixed: at its security update or later;
+ * debian_lists: its changelog names the CVEs upstream 1.11.2 fixed). */
 enum libssh2_verdict {
 	LIBSSH2_OK = 0,		/* upstream with every fix known */
 	LIBSSH2_OK_DEBIAN,	/* Debian's security update */
 	LIBSSH2_OLD_DEBIAN,	/* a Debian package before it: warn */
+	LIBSSH2_DEBIAN_UNLISTED, /* at it, but its changelog does not list
+				 * the fixes of 1.11.2: warn */
 	LIBSSH2_UNPATCHED_1111,	/* strict kex, CVE-2026-55200 open: warn */
 	LIBSSH2_UNKNOWN,	/* older, patches unknown: warn */
 };
 enum libssh2_verdict libssh2_judge(const char *version, bool debian_pkg,
-	    bool debian_fixed);
+	    bool debian_fixed, bool debian_lists);
 /* The memory listings may hold at once (0: the default, 256 MiB); tests. */
 void	 pull_set_held_max(size_t bytes);
 
