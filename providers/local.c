@@ -106,8 +106,10 @@
  * gets SIGTERM should the supervisor die.  The instance dir holds:
  *	ssh_host_ed25519_key[.pub]	its own host key (ssh-keygen)
  *	authorized_keys			the client's public key
- *	sshd_config			UsePAM no, public keys only,
- *					AllowUsers the current user, SFTP
+ *	sshd_config			UsePAM no, public keys only, no
+ *					forwarding of any kind (agent, X11,
+ *					TCP, Unix sockets), AllowUsers the
+ *					current user, SFTP
  *					starting in the instance dir
  * StrictModes is off because the instance dir may sit under a
  * world-writable /tmp; the instance dir itself is 0700.  The client key
@@ -2542,8 +2544,7 @@ ssh_setup(struct local *lp, const struct spawn_req *req, struct meta *m,
 	    "PidFile none\n"
 	    "SetEnv GR_INSTANCE_ID=%s\n"
 	    "PrintMotd no\n"
-	    "X11Forwarding no\n"
-	    "AllowTcpForwarding no\n"
+	    "DisableForwarding yes\n"
 	    "Subsystem sftp internal-sftp -d %s\n",
 	    m->id, dir, dir, m->ssh_user, m->id, dir);
 	path = xasprintf("%s/sshd_config", dir);
