@@ -21,7 +21,12 @@
  * gone ones are dropped) and an inotify queue overflow is a full rescan.
  * A reload parses the whole spec into a new one and swaps it in only when
  * it is valid; otherwise every file:line:col error is logged and the
- * desired state in force stays as it was.
+ * desired state in force stays as it was.  A valid one that would end,
+ * replace or stop instances is swapped in only once the files have been
+ * quiet for settle_ms (git checkout unlinks and creates; a reload can
+ * catch a directory empty or a file half-written), and a resync reads
+ * the files again too (what inotify cannot report: a symlinked file's
+ * target elsewhere, directories past the watch limit).
  *
  * Signals: SIGHUP reloads.  SIGTERM or SIGINT stops: the calls in flight
  * finish and are recorded, no new job of the plan starts, and the loop
@@ -50,13 +55,17 @@
 
 #include "reconciler.h"
 
-#define WATCH_MASK	(IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | \
+/* IN_MODIFY: a write in progress holds a reload back (the debounce, and
+ * the settle time before anything is ended) */
+#define WATCH_MASK	(IN_CLOSE_WRITE | IN_MODIFY | IN_CREATE | IN_DELETE | \
 			 IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | \
 			 IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR)
 #define WATCH_MAX_DIRS	4096	/* directories watched under the roots */
 #define WATCH_BURST_MAX	10	/* a burst delays a reload by at most this
 				   many debounce intervals */
 #define WATCH_QUICK_MAX	5	/* passes in a row without a pause */
+#define WATCH_SETTLE_MS	2000	/* quiet files before a reload may end
+				   or replace anything */
 
 /* One watched directory and what events in it count for. */
 struct wdir {
@@ -122,7 +131,13 @@ wdirs_add(struct watchset *ws, struct wdir **v, size_t *n, const char *path,
 	}
 	wd = inotify_add_watch(ws->fd, path, WATCH_MASK);
 	if (wd == -1) {
-		if (errno != ENOENT && errno != ENOTDIR)
+		if (errno == ENOSPC)
+			log_warnx("watch: '%s': the inotify watch limit is "
+			    "reached; its changes are seen only at the next "
+			    "resync (hint: raise fs.inotify.max_user_watches, "
+			    "e.g. sysctl fs.inotify.max_user_watches=524288)",
+			    path);
+		else if (errno != ENOENT && errno != ENOTDIR)
 			log_warn("watch: '%s'", path);
 		return;
 	}
@@ -481,6 +496,9 @@ struct watcher {
 	int64_t		 burst_start;
 	int64_t		 next_pass;	/* 0: none scheduled */
 	int64_t		 next_resync;
+	int64_t		 last_event;	/* the last file event (0: none) */
+	int64_t		 settle_ms;
+	bool		 held;		/* a shrinking reload is held back */
 	char		 digest[65];	/* of the desired state in force */
 	int64_t		 loaded_ms;	/* when it was loaded */
 	struct hbeat	*hb;
@@ -514,6 +532,55 @@ log_spec_changes(const struct spec *old, const struct spec *new)
 			    old->fleets[i].name);
 }
 
+/*
+ * Whether new would end, replace or stop instances that old keeps: a
+ * fleet or group gone, a count lowered, a group whose instances would be
+ * replaced (its hash), stopped or given a ttl.  What first, into why.
+ */
+static bool
+spec_shrinks(const struct spec *old, const struct spec *new, char *why,
+    size_t len)
+{
+	size_t	 i, g;
+
+	for (i = 0; i < old->nfleets; i++) {
+		const struct fleet_spec	*of = &old->fleets[i];
+		const struct fleet_spec	*nf = spec_fleet(new, of->name);
+
+		if (nf == NULL) {
+			snprintf(why, len, "fleet '%s' is gone from the files",
+			    of->name);
+			return true;
+		}
+		for (g = 0; g < of->ngroups; g++) {
+			const struct group_spec	*og = &of->groups[g];
+			const struct group_spec	*ng = spec_group(nf, og->name);
+
+			if (og->count == 0)
+				continue;
+			if (ng == NULL)
+				snprintf(why, len, "group '%s/%s' is gone from "
+				    "the files", of->name, og->name);
+			else if (ng->count < og->count)
+				snprintf(why, len, "%s/%s: count %d -> %d",
+				    of->name, og->name, og->count, ng->count);
+			else if (strcmp(ng->hash, og->hash) != 0)
+				snprintf(why, len, "%s/%s: its instances would "
+				    "be replaced", of->name, og->name);
+			else if (ng->state != og->state ||
+			    (ng->ttl_s != 0 && (og->ttl_s == 0 ||
+			    ng->ttl_s < og->ttl_s)))
+				snprintf(why, len, "%s/%s: its instances would "
+				    "be stopped or expire sooner", of->name,
+				    og->name);
+			else
+				continue;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Parse the whole spec; swap it in only when valid.  True: changed. */
 static bool
 reload(struct watcher *w, const char *why)
@@ -521,7 +588,7 @@ reload(struct watcher *w, const char *why)
 	struct spec_diags	 diags = { NULL, 0 };
 	struct spec		*ns = NULL;
 	struct gr_err		 e;
-	char			 d[65], t[32];
+	char			 d[65], t[32], t2[512];
 	size_t			 i;
 
 	w->reloads++;
@@ -529,6 +596,7 @@ reload(struct watcher *w, const char *why)
 	gr_err_clear(&e);
 	if (ctx_parse_spec(w->c, &ns, &diags, &e) == -1) {
 		w->bad_reloads++;
+		w->held = false;
 		for (i = 0; i < diags.n; i++) {
 			const struct spec_diag *dg = &diags.v[i];
 
@@ -546,6 +614,30 @@ reload(struct watcher *w, const char *why)
 	}
 	spec_diags_release(&diags);
 	spec_digest(ns, d);
+	if (strcmp(d, w->digest) != 0 && spec_shrinks(w->c->spec, ns, t2,
+	    sizeof(t2))) {
+		int64_t	 now = clock_mono_ms();
+
+		/*
+		 * A file deleted and created again (git checkout), a
+		 * directory emptied for a moment, a file caught half-written
+		 * by a reload that another event started: none of these may
+		 * end an instance.  Only a desired state that still holds
+		 * once the files have been quiet for settle_ms does.
+		 */
+		if (w->last_event != 0 && now - w->last_event < w->settle_ms) {
+			if (!w->held)
+				log_info("fleet files: reload (%s): %s; "
+				    "waiting until the files have been quiet "
+				    "for %llds before acting on it", why, t2,
+				    (long long)(w->settle_ms / 1000));
+			w->held = true;
+			w->reload_at = w->last_event + w->settle_ms;
+			spec_free(ns);
+			return false;
+		}
+	}
+	w->held = false;
 	if (strcmp(d, w->digest) == 0) {
 		/* the same desired state, maybe from another commit (a
 		 * checkout of equal content): events name the new one */
@@ -737,6 +829,9 @@ watch_run(struct ctx *c, struct gr_err *e)
 	    c->cfg->resync_ms;
 	w.debounce_ms = c->opts->has_debounce ? c->opts->debounce_ms :
 	    c->cfg->debounce_ms;
+	w.settle_ms = 2 * WATCH_BURST_MAX * w.debounce_ms;
+	if (w.settle_ms < WATCH_SETTLE_MS)
+		w.settle_ms = WATCH_SETTLE_MS;
 	stop_ms = c->cfg->stop_ms > 0 ? c->cfg->stop_ms : 30 * 1000;
 	stop_secs = (unsigned int)((stop_ms + 999) / 1000);
 	if (c->opts->nfleet_paths > 0) {
@@ -760,6 +855,9 @@ watch_run(struct ctx *c, struct gr_err *e)
 	    (long long)(w.resync_ms / 1000));
 	now = clock_mono_ms();
 	w.next_pass = now;
+	/* read the files again once watched: an edit made after they were
+	 * first read and before the watches were in place is not lost */
+	w.reload_at = now;
 	w.cycle_changed = true;		/* say "converged" after the first */
 	w.next_resync = now + w.resync_ms;
 	for (;;) {
@@ -768,12 +866,12 @@ watch_run(struct ctx *c, struct gr_err *e)
 		now = clock_mono_ms();
 		if (sig_reload) {
 			sig_reload = 0;
+			w.reload_at = 0;	/* a held one may set it again */
 			if (reload(&w, "SIGHUP")) {
 				w.cycle = false;
 				w.cycle_changed = true;
 				w.next_pass = now;
 			}
-			w.reload_at = 0;
 		}
 		if (w.reload_at != 0 && now >= w.reload_at) {
 			w.reload_at = 0;
@@ -786,6 +884,11 @@ watch_run(struct ctx *c, struct gr_err *e)
 		if (now >= w.next_resync) {
 			log_debug("watch: resync: full pass");
 			w.next_resync = now + w.resync_ms;
+			/* the files too: an event inotify cannot give (a
+			 * fleet file that is a symlink to a file elsewhere,
+			 * a directory past the watch limit) is still seen */
+			if (w.reload_at == 0 && reload(&w, "resync"))
+				w.cycle_changed = true;
 			w.next_pass = now;
 			/* a fresh run: slots given up on and blocked
 			 * providers are tried again */
@@ -827,7 +930,8 @@ watch_run(struct ctx *c, struct gr_err *e)
 			if (fl & WATCH_CHANGED) {
 				/* debounce: quiet for debounce_ms, but a
 				 * steady stream waits at most a burst max */
-				if (w.reload_at == 0)
+				w.last_event = now;
+				if (w.reload_at == 0 || w.held)
 					w.burst_start = now;
 				w.reload_at = now + w.debounce_ms;
 				if (w.reload_at > w.burst_start +

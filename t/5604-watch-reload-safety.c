@@ -1,0 +1,358 @@
+/*
+ * 5604: `gpureconcile watch` never ends an instance because of a state
+ * its fleet files were in for a moment (against gpureconcile-sim, Vast
+ * API, time scale 100):
+ * - a fleet file deleted and created again a moment later (git checkout
+ *   unlinks and creates), or a directory emptied for a moment, ends
+ *   nothing: the shrinking reload waits for the files to settle;
+ * - a count lowered for a moment (a file caught half-written) ends
+ *   nothing either;
+ * - a fleet file that is really removed is acted on, once the files have
+ *   been quiet for the settle time (like apply -f on that directory);
+ * - a resync reads the files again: an edit inotify cannot see (a fleet
+ *   file that is a symlink to a file outside the watched directory) is
+ *   applied within one resync.
+ * The daemon and the simulator are killed when the test ends, however it
+ * ends.
+ */
+#include <sys/stat.h>
+
+#include <time.h>
+
+#include "../state/state.h"
+#include "6000-sim.h"
+
+static struct simproc	 sp;
+static char		*dir, *cfg, *fleet, *state, *wlog;
+static pid_t		 dpid;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+track(pid_t pid, bool on)
+{
+	int	 i;
+
+	for (i = 0; i < SIM_MAX; i++) {
+		if (on && sim_pids[i] == 0) {
+			sim_pids[i] = pid;
+			return;
+		}
+		if (!on && sim_pids[i] == pid)
+			sim_pids[i] = 0;
+	}
+}
+
+static pid_t
+daemon_start(void)
+{
+	char	*cmd;
+	pid_t	 pid;
+	int	 fd;
+
+	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
+	    "'%s' --resync 2s --debounce 50ms", test_bin(), cfg, state,
+	    fleet);
+	fflush(stdout);
+	pid = fork();
+	if (pid == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fd = open(wlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd != -1) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd != -1) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	track(pid, true);
+	return pid;
+}
+
+static char *
+log_text(void)
+{
+	char	*t = NULL;
+
+	if (file_read(wlog, 64 << 20, &t, NULL) == -1)
+		return xstrdup("");
+	return t;
+}
+
+static size_t
+log_len(void)
+{
+	struct stat	 st;
+
+	return stat(wlog, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+static bool
+log_has(size_t from, const char *needle)
+{
+	char	*t = log_text();
+	bool	 found = strlen(t) > from && strstr(t + from, needle) != NULL;
+
+	free(t);
+	return found;
+}
+
+static bool
+wait_log(size_t from, const char *needle, int ms)
+{
+	int64_t	 t0 = now_ms();
+
+	for (;;) {
+		if (log_has(from, needle))
+			return true;
+		if (now_ms() - t0 > ms)
+			return false;
+		usleep(20000);
+	}
+}
+
+/* RUNNING rows of fleet (NULL: any); their provider ids into ids. */
+static int
+running(const char *fl, char *ids, size_t len)
+{
+	struct ledger		*l = NULL;
+	struct ledger_inst	*rows = NULL;
+	struct gr_err		 e;
+	size_t			 n = 0, i;
+	int			 k = 0;
+
+	if (ids != NULL)
+		ids[0] = '\0';
+	if (ledger_open(state, false, &l, &e) == -1)
+		return -1;
+	if (ledger_list(l, false, &rows, &n, &e) == -1) {
+		ledger_close(l);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (rows[i].state != INST_RUNNING ||
+		    (fl != NULL && strcmp(rows[i].fleet, fl) != 0))
+			continue;
+		k++;
+		if (ids != NULL && rows[i].provider_id != NULL) {
+			strncat(ids, rows[i].provider_id,
+			    len - strlen(ids) - 1);
+			strncat(ids, ",", len - strlen(ids) - 1);
+		}
+	}
+	ledger_insts_free(rows, n);
+	ledger_close(l);
+	return k;
+}
+
+/* Every row settled: want RUNNING, nothing pending or stopping. */
+static bool
+wait_running(int want, int ms)
+{
+	struct ledger		*l = NULL;
+	struct ledger_inst	*rows = NULL;
+	struct gr_err		 e;
+	int64_t			 t0 = now_ms();
+	size_t			 n, i;
+	int			 run, other;
+
+	for (;;) {
+		run = other = 0;
+		n = 0;
+		if (ledger_open(state, false, &l, &e) == 0) {
+			if (ledger_list(l, false, &rows, &n, &e) == 0) {
+				for (i = 0; i < n; i++) {
+					if (rows[i].state == INST_RUNNING)
+						run++;
+					else
+						other++;
+				}
+				ledger_insts_free(rows, n);
+			}
+			ledger_close(l);
+		}
+		if (run == want && other == 0)
+			return true;
+		if (now_ms() - t0 > ms) {
+			diag("waited %d ms: %d running, %d other", ms, run,
+			    other);
+			return false;
+		}
+		usleep(50000);
+	}
+}
+
+static int
+sim_live(void)
+{
+	json_t	*bill = ctl(&sp, "GET", "billing", NULL), *bi;
+	size_t	 i;
+	int	 k = 0;
+
+	json_array_foreach(json_object_get(bill, "instances"), i, bi)
+		if (json_is_null(json_object_get(bi, "end_ms")))
+			k++;
+	json_decref(bill);
+	return k;
+}
+
+static void
+write_fleet(const char *path, const char *name, int count)
+{
+	char	*body = xasprintf(
+	    "fleet: %s\n"
+	    "groups:\n"
+	    "  - name: g\n"
+	    "    count: %d\n"
+	    "    provider: vastai\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n", name, count);
+	FILE	*fp = fopen(path, "w");
+
+	if (fp == NULL || fputs(body, fp) == EOF || fclose(fp) == EOF)
+		bail_out("write %s: %s", path, strerror(errno));
+	free(body);
+}
+
+int
+main(void)
+{
+	char		 ids[256], ids2[256];
+	char		*t, *trainf, *outside, *real, *link;
+	size_t		 mark;
+	int64_t		 took;
+	int		 st, i;
+
+	plan_lazy();
+	if (access(sim_bin(), X_OK) == -1)
+		skip_all("no gpureconcile-sim at %s", sim_bin());
+	dir = xstrdup(test_tmpdir());
+	sim_start(&sp, NULL, "--time-scale 100 --seed 5 -q");
+	state = xasprintf("%s/state", dir);
+	fleet = xasprintf("%s/fleet", dir);
+	outside = xasprintf("%s/outside", dir);
+	wlog = xasprintf("%s/watch.log", dir);
+	trainf = xasprintf("%s/train.yaml", fleet);
+	real = xasprintf("%s/side.yaml", outside);
+	link = xasprintf("%s/side.yaml", fleet);
+	t = test_write(dir, "vast.key", "sim-vast-key\n");
+	chmod(t, 0600);
+	free(t);
+	t = xasprintf(
+	    "poll_interval: 1s\n"
+	    "watch: {stop_timeout: 5s}\n"
+	    "providers:\n"
+	    "  vastai: {base_url: \"http://127.0.0.1:%d/vast\", api_key_file: "
+	    "%s/vast.key, time_scale: 100, timeouts: {spinup: 60s, "
+	    "teardown: 30s, grace: 5s}}\n", sp.port, dir);
+	free(test_write(dir, "config.yaml", t));
+	free(t);
+	cfg = xasprintf("%s/config.yaml", dir);
+	if (mkdir_p(fleet, 0755) == -1 || mkdir_p(outside, 0755) == -1)
+		bail_out("mkdir %s", fleet);
+	write_fleet(trainf, "train", 2);
+	write_fleet(real, "side", 0);
+	if (symlink(real, link) == -1)
+		bail_out("symlink: %s", strerror(errno));
+
+	dpid = daemon_start();
+	ok(wait_running(2, 20000), "watch converges the first spec (2 "
+	    "running)");
+	ok(wait_log(0, "train: converged", 5000), "and says so");
+	running("train", ids, sizeof(ids));
+
+	/* 1. deleted, then created again 400 ms later (8 debounces) */
+	mark = log_len();
+	if (unlink(trainf) == -1)
+		bail_out("unlink: %s", strerror(errno));
+	usleep(400 * 1000);
+	write_fleet(trainf, "train", 2);
+	ok(wait_log(mark, "waiting until the files have been quiet", 2000),
+	    "a fleet file gone for a moment is noticed, and held back");
+	usleep(3500 * 1000);	/* past the settle time and a resync */
+	ok(!log_has(mark, "terminat"), "nothing was terminated");
+	running("train", ids2, sizeof(ids2));
+	is_str(ids2, ids, "the same 2 instances run");
+	is_int(sim_live(), 2, "the sim bills the same 2");
+
+	/* 2. the whole directory emptied for a moment */
+	mark = log_len();
+	if (unlink(trainf) == -1 || unlink(link) == -1)
+		bail_out("unlink: %s", strerror(errno));
+	usleep(400 * 1000);
+	write_fleet(trainf, "train", 2);
+	if (symlink(real, link) == -1)
+		bail_out("symlink: %s", strerror(errno));
+	usleep(3500 * 1000);
+	ok(!log_has(mark, "terminat"), "an empty directory for a moment "
+	    "terminates nothing");
+	running("train", ids2, sizeof(ids2));
+	is_str(ids2, ids, "the same 2 instances run");
+
+	/* 3. a count lowered for a moment (a half-written file) */
+	mark = log_len();
+	write_fleet(trainf, "train", 0);
+	usleep(400 * 1000);
+	write_fleet(trainf, "train", 2);
+	usleep(3500 * 1000);
+	ok(!log_has(mark, "terminat"), "a count lowered for a moment "
+	    "terminates nothing");
+	running("train", ids2, sizeof(ids2));
+	is_str(ids2, ids, "the same 2 instances run");
+
+	/* 4. a fleet file that is a symlink to a file outside the watched
+	 * directory: an edit of its target is read by the next resync */
+	mark = log_len();
+	write_fleet(real, "side", 1);
+	ok(wait_log(mark, "side: fleet changed", 2000 + 2500), "an edit "
+	    "inotify cannot see (a symlinked file's target) is read by the "
+	    "next resync");
+	ok(wait_running(3, 15000), "and converges (3 running)");
+
+	/* 5. a real removal is acted on once the files are quiet */
+	mark = log_len();
+	took = now_ms();
+	if (unlink(trainf) == -1)
+		bail_out("unlink: %s", strerror(errno));
+	ok(wait_log(mark, "train: fleet removed", 6000), "a fleet file "
+	    "really removed is acted on");
+	took = now_ms() - took;
+	ok(took >= 1500, "after the files were quiet for the settle time "
+	    "(%lld ms)", (long long)took);
+	ok(wait_running(1, 15000), "its 2 instances are terminated (1 "
+	    "running, of fleet side)");
+	is_int(running("side", NULL, 0), 1, "the one left is side's");
+
+	kill(dpid, SIGTERM);
+	for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
+		usleep(20000);
+	track(dpid, false);
+
+	if (getenv("GR_TEST_VERBOSE") != NULL) {
+		t = log_text();
+		diag("%s", t);
+		free(t);
+	}
+	free(trainf);
+	free(outside);
+	free(real);
+	free(link);
+	sim_stop(&sp);
+	sim_free(&sp);
+	return done_testing();
+}
