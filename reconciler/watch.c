@@ -894,8 +894,16 @@ watch_run(struct ctx *c, struct gr_err *e)
 			 * providers are tried again */
 			w.cycle = false;
 		}
-		if (w.next_pass != 0 && now >= w.next_pass && !sig_stop)
+		if (w.next_pass != 0 && now >= w.next_pass && !sig_stop) {
 			run_pass(&w);
+			/* a pass longer than the resync interval: the next
+			 * full pass is a resync after this one, not at once
+			 * (passes back to back would only add to the load of
+			 * a provider slow to answer) */
+			now = clock_mono_ms();
+			if (w.next_resync <= now)
+				w.next_resync = now + w.resync_ms;
+		}
 		if (sig_stop)
 			break;
 		now = clock_mono_ms();

@@ -11,7 +11,9 @@
  *   been quiet for the settle time (like apply -f on that directory);
  * - a resync reads the files again: an edit inotify cannot see (a fleet
  *   file that is a symlink to a file outside the watched directory) is
- *   applied within one resync.
+ *   applied within one resync;
+ * - passes that take longer than the resync interval are not run back
+ *   to back.
  * The daemon and the simulator are killed when the test ends, however it
  * ends.
  */
@@ -51,15 +53,15 @@ track(pid_t pid, bool on)
 }
 
 static pid_t
-daemon_start(void)
+daemon_start(const char *resync)
 {
 	char	*cmd;
 	pid_t	 pid;
 	int	 fd;
 
 	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
-	    "'%s' --resync 2s --debounce 50ms", test_bin(), cfg, state,
-	    fleet);
+	    "'%s' --resync %s --debounce 50ms", test_bin(), cfg, state,
+	    fleet, resync);
 	fflush(stdout);
 	pid = fork();
 	if (pid == -1)
@@ -270,7 +272,7 @@ main(void)
 	if (symlink(real, link) == -1)
 		bail_out("symlink: %s", strerror(errno));
 
-	dpid = daemon_start();
+	dpid = daemon_start("2s");
 	ok(wait_running(2, 20000), "watch converges the first spec (2 "
 	    "running)");
 	ok(wait_log(0, "train: converged", 5000), "and says so");
@@ -338,6 +340,37 @@ main(void)
 	    "running, of fleet side)");
 	is_int(running("side", NULL, 0), 1, "the one left is side's");
 
+	kill(dpid, SIGTERM);
+	for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
+		usleep(20000);
+	track(dpid, false);
+
+	/* 6. passes slower than the resync interval are not run back to
+	 * back: the next resync counts from the end of the last pass */
+	mark = log_len();
+	dpid = daemon_start("1s");
+	ok(wait_log(mark, "side: converged", 15000), "restarted with "
+	    "--resync 1s, it converges");
+	json_decref(ctl(&sp, "POST", "faults", "{\"kind\": \"latency\", "
+	    "\"provider\": \"vastai\", \"endpoint\": \"list\", \"ms\": "
+	    "1000}"));
+	usleep(1500 * 1000);
+	json_decref(ctl(&sp, "DELETE", "requests", NULL));
+	usleep(8000 * 1000);
+	{
+		json_t	*rq = ctl(&sp, "GET", "requests", NULL), *r, *arr;
+		size_t	 k;
+		int	 slow = 0;
+
+		arr = json_is_array(rq) ? rq : json_object_get(rq, "requests");
+		json_array_foreach(arr, k, r)
+			if (json_is_string(json_object_get(r, "fault")))
+				slow++;
+		json_decref(rq);
+		ok(slow >= 2 && slow <= 5, "with lists taking 1 s and "
+		    "--resync 1s, 8 s see %d lists (back to back: 8)", slow);
+	}
+	json_decref(ctl(&sp, "DELETE", "faults", NULL));
 	kill(dpid, SIGTERM);
 	for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
 		usleep(20000);
