@@ -76,6 +76,8 @@ like "$UNIT" '^LoadCredential=VAST_API_KEY:' \
 like "$UNIT" '^ExecReload=/bin/kill -HUP \$MAINPID' "reload is SIGHUP"
 like "$UNIT" '^ExecStart=/usr/local/bin/gpureconcile .* watch -f ' \
     "ExecStart runs watch"
+like "$UNIT" '^KillMode=process' \
+    "stopping the unit signals the daemon only (local instances live on)"
 
 # --- a simulated cloud and the files the examples expect -------------------------
 "$GR_SIM" --listen 127.0.0.1:0 --port-file "$T/port" --time-scale 100 -q \
@@ -155,6 +157,8 @@ PATH="$T/bin:$PATH" sh -c "$cmd"
 wait_for "$T/cron.log" "held by the watch daemon" 2
 why="$(cat "$T/cron.log")"
 tap_ok $? "--once beside the daemon says the watch daemon holds the lock"
+grep -q '^gpureconcile --once: exit 75$' "$T/cron.log"
+tap_ok $? "and its exit code (75) reaches the log too"
 
 kill -TERM "$dpid"
 wait "$dpid"
@@ -168,6 +172,8 @@ PATH="$T/bin:$PATH" VAST_API_KEY=sim-vast-key sh -c "$cmd"
 why="$(cat "$T/cron.log")"
 grep -q '^converged after' "$T/cron.log"
 tap_ok $? "the cron line's --once converges on its own"
+grep -q '^gpureconcile --once: exit 0$' "$T/cron.log"
+tap_ok $? "and logs exit 0"
 
 echo "1..$n"
 [ "$nfail" -eq 0 ]
