@@ -613,6 +613,27 @@ reload(struct watcher *w, const char *why)
 		return false;
 	}
 	spec_diags_release(&diags);
+	/*
+	 * The -f paths stay the same while the daemon runs, but a root that
+	 * is a symlink swapped to a new target resolves elsewhere: what the
+	 * same path resolved to before is still a path given, so a fleet
+	 * its old target held and the new one lacks is ended, not left
+	 * alone as a fleet from outside the paths (diff.c step 4).
+	 */
+	for (i = 0; w->c->spec != NULL && i < w->c->spec->nroots; i++) {
+		const char	*r = w->c->spec->roots[i];
+		size_t		 k;
+
+		for (k = 0; k < ns->nroots && strcmp(ns->roots[k], r) != 0;
+		    k++)
+			;
+		if (k < ns->nroots)
+			continue;
+		ns->roots = xreallocarray(ns->roots, ns->nroots + 2,
+		    sizeof(*ns->roots));
+		ns->roots[ns->nroots++] = xstrdup(r);
+		ns->roots[ns->nroots] = NULL;
+	}
 	spec_digest(ns, d);
 	if (strcmp(d, w->digest) != 0 && spec_shrinks(w->c->spec, ns, t2,
 	    sizeof(t2))) {

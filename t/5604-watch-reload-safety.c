@@ -13,7 +13,9 @@
  *   file that is a symlink to a file outside the watched directory) is
  *   applied within one resync;
  * - passes that take longer than the resync interval are not run back
- *   to back.
+ *   to back;
+ * - a root that is a symlink swapped to a target without a fleet ends
+ *   that fleet's instances (its file was under the path given).
  * The daemon and the simulator are killed when the test ends, however it
  * ends.
  */
@@ -53,7 +55,7 @@ track(pid_t pid, bool on)
 }
 
 static pid_t
-daemon_start(const char *resync)
+daemon_start_at(const char *root, const char *resync)
 {
 	char	*cmd;
 	pid_t	 pid;
@@ -61,7 +63,7 @@ daemon_start(const char *resync)
 
 	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
 	    "'%s' --resync %s --debounce 50ms", test_bin(), cfg, state,
-	    fleet, resync);
+	    root, resync);
 	fflush(stdout);
 	pid = fork();
 	if (pid == -1)
@@ -84,6 +86,12 @@ daemon_start(const char *resync)
 	free(cmd);
 	track(pid, true);
 	return pid;
+}
+
+static pid_t
+daemon_start(const char *resync)
+{
+	return daemon_start_at(fleet, resync);
 }
 
 static char *
@@ -375,6 +383,53 @@ main(void)
 	for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
 		usleep(20000);
 	track(dpid, false);
+
+	/* 7. a root that is a symlink swapped to a release without fleet
+	 * swb: swb's instance is ended (its old file was under the path
+	 * given), not left alone as a fleet from elsewhere */
+	{
+		char	*rel1 = xasprintf("%s/rel1", dir);
+		char	*rel2 = xasprintf("%s/rel2", dir);
+		char	*cur = xasprintf("%s/current", dir);
+		char	*curnew = xasprintf("%s/current.new", dir);
+
+		if (mkdir_p(rel1, 0755) == -1 || mkdir_p(rel2, 0755) == -1)
+			bail_out("mkdir %s", rel1);
+		t = xasprintf("%s/a.yaml", rel1);
+		write_fleet(t, "swa", 1);
+		free(t);
+		t = xasprintf("%s/b.yaml", rel1);
+		write_fleet(t, "swb", 1);
+		free(t);
+		t = xasprintf("%s/a.yaml", rel2);
+		write_fleet(t, "swa", 1);
+		free(t);
+		if (symlink("rel1", cur) == -1)
+			bail_out("symlink: %s", strerror(errno));
+		mark = log_len();
+		dpid = daemon_start_at(cur, "2s");
+		ok(wait_log(mark, "swb: converged", 15000), "a daemon on a "
+		    "symlinked root converges fleets swa and swb");
+		mark = log_len();
+		if (symlink("rel2", curnew) == -1 || rename(curnew, cur) == -1)
+			bail_out("swap: %s", strerror(errno));
+		ok(wait_log(mark, "swb/g/0: terminat", 8000), "the root "
+		    "swapped to a release without swb ends swb's instance");
+		ok(!log_has(mark, "fleet 'swb' comes from"), "rather than "
+		    "leaving it alone as a fleet from outside the paths");
+		for (i = 0; i < 200 && running("swb", NULL, 0) != 0; i++)
+			usleep(50000);
+		is_int(running("swb", NULL, 0), 0, "swb runs nothing");
+		is_int(running("swa", NULL, 0), 1, "swa still runs 1");
+		kill(dpid, SIGTERM);
+		for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
+			usleep(20000);
+		track(dpid, false);
+		free(rel1);
+		free(rel2);
+		free(cur);
+		free(curnew);
+	}
 
 	if (getenv("GR_TEST_VERBOSE") != NULL) {
 		t = log_text();
