@@ -129,7 +129,11 @@ wdirs_add(struct watchset *ws, struct wdir **v, size_t *n, const char *path,
 		    "still reads them)", WATCH_MAX_DIRS, path);
 		return;
 	}
-	wd = inotify_add_watch(ws->fd, path, WATCH_MASK);
+	/* a root's parent is filtered to the root's name: no IN_MODIFY
+	 * there, or every write to its other files (a log beside the root)
+	 * would wake us; IN_MASK_ADD keeps a tree dir's mask whole */
+	wd = inotify_add_watch(ws->fd, path, name == NULL ? WATCH_MASK :
+	    (WATCH_MASK & ~(uint32_t)IN_MODIFY) | IN_MASK_ADD);
 	if (wd == -1) {
 		if (errno == ENOSPC)
 			log_warnx("watch: '%s': the inotify watch limit is "

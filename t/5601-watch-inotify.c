@@ -5,7 +5,9 @@
  * write, an editor's save by rename, a new subdirectory (watched after
  * the rescan), a removed one, a Kubernetes ConfigMap's ..data symlink
  * swap, a root that is a symlink swapped to a new target, a root that is
- * a file; and an inotify queue overflow, which asks for a full rescan.
+ * a file; a write not yet closed (but not in a root's parent, where a
+ * log beside the root would wake us for nothing); and an inotify queue
+ * overflow, which asks for a full rescan.
  * Also the daemon's settings: durations in ms, and the config's watch
  * section and per-provider heartbeat, with file:line:col errors.
  */
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +109,20 @@ main(void)
 	    "counts");
 	free(test_write(root, ".git/objects/y", "blob\n"));
 	is_int(events(ws, 200), 0, "a write under .git does not");
+	{
+		/* a write still in progress (no close yet) counts: it holds
+		 * a reload back until the file is quiet */
+		char	*bp = xasprintf("%s/b.yaml", sub);
+		int	 fd = open(bp, O_WRONLY | O_APPEND);
+
+		ok(fd != -1 && write(fd, "# more\n", 7) == 7 &&
+		    (events(ws, 2000) & WATCH_CHANGED), "a write not yet "
+		    "closed counts");
+		if (fd != -1)
+			close(fd);
+		(void)events(ws, 100);
+		free(bp);
+	}
 
 	/* an editor's save by rename */
 	p = xasprintf("%s/.a.yaml.swp", root);
@@ -199,6 +216,26 @@ main(void)
 	is_int((long long)watchset_count(ws), 1, "one directory: the file's");
 	free(test_write(top, "one/other.yaml", FLEET(2)));
 	is_int(events(ws, 200), 0, "another file beside it does not count");
+	{
+		/* writes to a file beside the root (a log being appended
+		 * to) do not even wake the daemon */
+		char		*lp = xasprintf("%s/one/app.log", top);
+		int		 fd = open(lp, O_WRONLY | O_CREAT, 0644), k;
+		struct pollfd	 pfd = { watchset_fd(ws), POLLIN, 0 };
+
+		(void)events(ws, 100);	/* its creation */
+		for (k = 0; fd != -1 && k < 5; k++)
+			if (write(fd, "line\n", 5) != 5)
+				break;
+		is_int(poll(&pfd, 1, 200), 0, "writes to a log beside a file "
+		    "root do not wake the daemon");
+		if (fd != -1)
+			close(fd);
+		(void)events(ws, 100);
+		unlink(lp);
+		(void)events(ws, 100);
+		free(lp);
+	}
 	free(test_write(top, "one/fleet.yaml", FLEET(3)));
 	ok(events(ws, 2000) & WATCH_CHANGED, "a write to the file counts");
 	free(p);
