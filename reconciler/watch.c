@@ -331,6 +331,13 @@ watchset_watches(const struct watchset *ws, const char *path)
 	return false;
 }
 
+/* A name spec/ reads as a fleet file (*.yaml, *.yml). */
+static bool
+fleet_name(const char *name)
+{
+	return str_has_suffix(name, ".yaml") || str_has_suffix(name, ".yml");
+}
+
 unsigned int
 watchset_feed(struct watchset *ws, const void *buf, size_t len)
 {
@@ -362,6 +369,12 @@ watchset_feed(struct watchset *ws, const void *buf, size_t len)
 			continue;
 		}
 		if (w->any) {
+			/* a write in progress matters only to a fleet file;
+			 * a log kept open beside them would reload us on
+			 * every line (its close still counts) */
+			if (ev->mask == IN_MODIFY &&
+			    !fleet_name(ev->len > 0 ? ev->name : ""))
+				continue;
 			flags |= WATCH_CHANGED;
 			continue;
 		}

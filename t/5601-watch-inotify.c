@@ -122,6 +122,19 @@ main(void)
 			close(fd);
 		(void)events(ws, 100);
 		free(bp);
+		/* but not a write to a log kept open among them */
+		bp = xasprintf("%s/app.log", sub);
+		fd = open(bp, O_WRONLY | O_CREAT, 0644);
+		(void)events(ws, 100);	/* its creation */
+		ok(fd != -1 && write(fd, "line\n", 5) == 5 &&
+		    events(ws, 200) == 0, "a write to a log not yet closed "
+		    "does not count");
+		if (fd != -1)
+			close(fd);
+		(void)events(ws, 100);
+		unlink(bp);
+		(void)events(ws, 100);
+		free(bp);
 	}
 
 	/* an editor's save by rename */
