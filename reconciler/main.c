@@ -371,6 +371,11 @@ main(int argc, char **argv)
 		free(o.fleet_paths);
 		return GR_EXIT_USAGE;
 	}
+	/* A daemon reloads on SIGHUP once its loop is up; before that (the
+	 * spec, the lock, the ledger) a SIGHUP must not kill it, and the
+	 * loop's first reload reads the files anyway. */
+	if (strcmp(ce->name, "watch") == 0)
+		signal(SIGHUP, SIG_IGN);
 	/* The command's own arguments, options anywhere among them. */
 	cargc = pp.once ? argc - optind + 1 : argc - optind;
 	cargv = xcalloc((size_t)cargc + 1, sizeof(*cargv));
