@@ -5,6 +5,8 @@
 #   make check           run the test suite (TAP, through prove)
 #   make check SANITIZE=1   the same under ASan + UBSan (build-san/)
 #   make bench           build the benchmarks in bench/ (never run by check)
+#   make dst SEEDS=N     the deterministic simulation over N seeds
+#   make dst-long        the same over 20000 seeds
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Every target first makes sure the Debian packages it needs are present
@@ -64,7 +66,14 @@ TEST_SCRIPTS := $(wildcard t/[0-9]*.sh)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-all: deps $(BIN) $(SIM_BIN) $(TEST_BINS)
+# The deterministic simulation (dst/): the reconciler against the fake
+# cloud, seeded faults and crashes.  `make check` runs 200 seeds
+# (t/5001-dst.sh); `make dst SEEDS=N` or `make dst-long` many more.
+DST_BIN	 := $(B)/dst/dst
+SEEDS	?= 1000
+FIRST_SEED ?= 1
+
+all: deps $(BIN) $(SIM_BIN) $(TEST_BINS) $(DST_BIN)
 
 deps:
 	@sh scripts/deps build
@@ -89,6 +98,9 @@ $(B)/t/%.t: $(B)/t/%.o $(TEST_LIB_OBJS) $(LIB)
 $(B)/bench/%: $(B)/bench/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(DST_BIN): $(B)/dst/dst.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Tests find the binary, the sources and their data through these.
 export GR_BIN := $(abspath $(BIN))
 export GR_SIM := $(abspath $(SIM_BIN))
@@ -105,6 +117,13 @@ test: all
 
 bench: deps $(BIN) $(BENCH_BINS)
 
+# make dst SEEDS=5000 [FIRST_SEED=1]; a failing seed prints its replay.
+dst: deps $(DST_BIN)
+	$(DST_BIN) --seeds $(FIRST_SEED)..$$(( $(FIRST_SEED) + $(SEEDS) - 1 ))
+
+dst-long: deps $(DST_BIN)
+	$(DST_BIN) --seeds $(FIRST_SEED)..$$(( $(FIRST_SEED) + 20000 - 1 ))
+
 demo: all
 	@sh scripts/demo $(BIN)
 
@@ -116,7 +135,7 @@ install: $(BIN) $(SIM_BIN)
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps check test bench demo install clean
+.PHONY: all deps check test bench dst dst-long demo install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

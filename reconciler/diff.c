@@ -607,6 +607,30 @@ expected_price(struct planner *pl, const struct group_spec *gs,
 	return price;
 }
 
+/*
+ * A tracked instance whose money counts against a cap (a fleet's, or the
+ * global one with fleet NULL) but that could not be checked this pass:
+ * its provider could not be listed, so what it bills now is unknown (the
+ * ledger's price may be stale: prices drift).  Ad-hoc rows are counted
+ * at their recorded price, as ever: their provider is often one that no
+ * fleet uses, which observe does not list.
+ */
+static const struct tracked *
+unknown_spend(const struct planner *pl, const char *fleet)
+{
+	size_t	 i;
+
+	for (i = 0; i < pl->o->ntracked; i++) {
+		const struct tracked *t = &pl->o->tracked[i];
+
+		if (t->bucket == BUCKET_UNKNOWN &&
+		    t->row.kind == LEDGER_KIND_FLEET &&
+		    (fleet == NULL || strcmp(t->row.fleet, fleet) == 0))
+			return t;
+	}
+	return NULL;
+}
+
 /* Why a spawn for this slot cannot happen now, or NULL. */
 static const char *
 spawn_gate(struct planner *pl, const struct fleet_spec *fs,
@@ -616,6 +640,7 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 	struct run_state	*rs = pl->c->run;
 	struct fleet_money	*fm = fleet_money(pl, fs->name);
 	const struct config	*cfg = pl->c->cfg;
+	const struct tracked	*t;
 	char			 a[32], b[32], cc[32];
 	const char		*why;
 	size_t			 i, nblocked = 0;
@@ -660,6 +685,17 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 		free(addr);
 		if (buf[0] != '\0')
 			return buf;
+	}
+	/* a cap whose spend is not known now admits nothing */
+	if ((fm->has_cap && (t = unknown_spend(pl, fs->name)) != NULL) ||
+	    (cfg->has_budget && (t = unknown_spend(pl, NULL)) != NULL)) {
+		snprintf(buf, len, "budget unknown: %s/%s/%d on '%s' could "
+		    "not be checked this pass, so what it bills now is not "
+		    "known; no spawn against %s until it is", t->row.fleet,
+		    t->row.group, t->row.slot, t->row.provider, fm->has_cap &&
+		    strcmp(t->row.fleet, fs->name) == 0 ? "the fleet's cap" :
+		    "the global cap");
+		return buf;
 	}
 	if (fm->has_cap && fm->before + gs->max_price > fm->cap) {
 		snprintf(buf, len, "budget-limited: fleet '%s' would reserve "

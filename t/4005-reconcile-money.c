@@ -1,0 +1,92 @@
+/*
+ * 4005: money rules found by the deterministic simulation (dst/), kept
+ * as regressions.
+ */
+#include <unistd.h>
+
+#include "rectest.h"
+
+static void
+set_fleet(struct env *v, int count, const char *budget)
+{
+	char	*y = xasprintf(
+	    "fleet: train\n"
+	    "budget: {max_per_hour: %s}\n"
+	    "groups:\n"
+	    "  - name: worker\n"
+	    "    count: %d\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n", budget, count);
+
+	env_fleet(v, "train.yaml", y);
+	free(y);
+}
+
+/*
+ * dst seeds 777 and 862: a pass whose list failed reserved the tracked
+ * instances at the ledger's price, which was stale (the billed price had
+ * drifted up), and spawned past the cap.  A cap whose spend cannot be
+ * checked now admits no spawn.
+ */
+static void
+test_unlisted_spend_admits_no_spawn(const char *cfg, const char *budget)
+{
+	struct env		 v;
+	struct ledger_inst	*rows;
+	struct plan		 p;
+	struct gr_err		 e;
+	size_t			 n;
+	uint64_t		 spawns;
+
+	env_open(&v, cfg);
+	set_fleet(&v, 1, budget);
+	is_int(env_apply(&v), 0, "one instance running");
+	ledger_list(v.c.ledger, false, &rows, &n, &e);
+	ok(n == 1, "one live row");
+	/* it bills $0.69/h now (under its max); the ledger still says
+	 * $0.48/h, and 0.48 + 0.70 fits the $1.20/h cap */
+	if (n == 1)
+		fake_set_billed_price(v.fake, rows[0].provider_id, 690000);
+	ledger_insts_free(rows, n);
+
+	set_fleet(&v, 2, budget);
+	env_fault(&v, PROV_OP_LIST, GR_E_AUTH, 1, false);
+	spawns = fake_calls(v.fake, PROV_OP_SPAWN);
+	ok(env_apply(&v) == -1, "apply with the list refused fails");
+	is_int((long long)v.e.code, GR_E_AUTH, "and says why: %s", v.e.msg);
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN),
+	    (long long)spawns, "no spawn while the spend is unknown");
+	is_int((long long)fake_billing_count(v.fake), 1, "still one billing");
+
+	env_fault(&v, PROV_OP_LIST, GR_E_AUTH, 1, false);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "plan: no spawn while the list fails");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1, "plan: blocked");
+	ok(p.n > 0 && strstr(p.v[p.n - 1].reason, "budget unknown") != NULL,
+	    "plan says the budget is unknown: %s", p.n > 0 ?
+	    p.v[p.n - 1].reason : "");
+	plan_release(&p);
+
+	/* listed again, the real price blocks it: 0.69 + 0.70 > 1.20 */
+	ok(env_apply(&v) == -1, "listed: apply is budget-limited");
+	is_int((long long)v.e.code, GR_E_BUDGET, "BUDGET: %s", v.e.msg);
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN),
+	    (long long)spawns, "still no spawn");
+	env_close(&v);
+}
+
+int
+main(void)
+{
+	plan_lazy();
+	log_init(LOG_LVL_ERROR, false, "test");
+	clock_use_virtual(1800000000000LL);
+	/* the fleet's cap */
+	test_unlisted_spend_admits_no_spawn(NULL, "1.20");
+	/* the global cap (the fleet's is ample) */
+	test_unlisted_spend_admits_no_spawn("budget: {max_per_hour: 1.20}\n"
+	    "providers:\n  fake: {}\n", "100.00");
+	return done_testing();
+}
