@@ -408,6 +408,7 @@ struct winst {
 	bool	 billing;
 	bool	 pending;
 	bool	 ending;
+	bool	 interrupted;
 };
 
 struct world {
@@ -462,6 +463,8 @@ world_read(const char *path, struct world *w)
 		x->created_ms = json_integer_value(json_object_get(o,
 		    "created_ms"));
 		x->ending = strcmp(phase, "ending") == 0;
+		x->interrupted = json_is_true(json_object_get(o,
+		    "interrupted"));
 		x->gone = x->ending && now >= gone;
 		x->billing = up != -1 && now >= up && !x->gone;
 		x->pending = strcmp(phase, "active") == 0 && (up == -1 ||
@@ -905,6 +908,31 @@ check_after(bool converged, bool final)
 		}
 	}
 	if (final) {
+		/*
+		 * Nothing was lost track of: every instance of ours, ended
+		 * or not, that lived longer than the grace window was
+		 * known to the row of its label (its id recorded there).
+		 * One that was not was found only as an untracked one:
+		 * adopted late, or paid for and killed as an orphan.  (A
+		 * spot interruption may end one before anyone saw it.)
+		 */
+		for (i = 0; i < w.n; i++) {
+			const struct ledger_inst *r;
+
+			if (w.v[i].foreign || w.v[i].interrupted ||
+			    uid_of(w.v[i].label, &uid) ==
+			    NULL || (r = row_by_uid(rows, nrows, uid)) == NULL)
+				continue;
+			if (r->provider_id == NULL)
+				fail("instance %s was never known to its row "
+				    "%lld (%s)", w.v[i].id, (long long)r->uid,
+				    r->end_reason != NULL ? r->end_reason :
+				    "live");
+			if (r->end_reason != NULL && strcmp(r->end_reason,
+			    "orphan") == 0)
+				fail("instance %s ended as an orphan (row %lld)",
+				    w.v[i].id, (long long)r->uid);
+		}
 		for (i = 0; i < spec->nfleets; i++)
 			for (j = 0; j < spec->fleets[i].ngroups; j++)
 				nwant += (size_t)spec->fleets[i].groups[j].
