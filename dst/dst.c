@@ -673,10 +673,16 @@ world_events(void)
 	world_release(&w);
 }
 
+/*
+ * Every code a provider call can fail with.  UNSUPPORTED is not among
+ * them: it is what a provider lacking an operation answers every time
+ * (wrap.c), not a failure of one call, and the reconciler rightly trusts
+ * list alone where get is unsupported.
+ */
 static const enum gr_code fault_codes[] = {
 	GR_E_CAPACITY, GR_E_AUTH, GR_E_RATE_LIMIT, GR_E_SPOT_INTERRUPTED,
 	GR_E_QUOTA_EXCEEDED, GR_E_INVALID_SPEC, GR_E_NOT_FOUND,
-	GR_E_TRANSIENT, GR_E_TIMEOUT, GR_E_INTERNAL, GR_E_UNSUPPORTED,
+	GR_E_TRANSIENT, GR_E_TIMEOUT, GR_E_INTERNAL,
 };
 
 /* Before every provider call: time, the world, faults, a crash. */
