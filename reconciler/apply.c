@@ -124,6 +124,8 @@ pass_plan(struct ctx *c, struct pass *ps, struct gr_err *e)
 	size_t	 i;
 
 	memset(ps, 0, sizeof(*ps));
+	/* offers are looked up once a pass (offers.c) */
+	ctx_offers_flush(c);
 	if (observe(c, &ps->o, e) == -1)
 		return -1;
 	ps->observed = true;

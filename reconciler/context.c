@@ -43,6 +43,7 @@ ctx_release(struct ctx *c)
 	for (i = 0; i < c->nprovs; i++)
 		provider_free(c->provs[i]);
 	free(c->provs);
+	ctx_offers_free(c);
 	spec_free(c->spec);
 	ledger_close(c->ledger);
 	ledger_lock_release(c->lock);

@@ -586,7 +586,7 @@ expected_price(struct planner *pl, const struct group_spec *gs,
 			continue;
 		*provider = gs->providers[i];
 		if (ctx_provider(pl->c, gs->providers[i], &prov, &e) == -1 ||
-		    provider_offers(prov, &gs->gpu, &ol, &e) == -1) {
+		    ctx_offers(pl->c, prov, &gs->gpu, &ol, &e) == -1) {
 			/* cannot tell: the spawn will find out */
 			*found = true;
 			offer_list_release(&ol);

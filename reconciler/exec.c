@@ -494,7 +494,7 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 	if (ctx_provider(c, pname, &p, e) == -1)
 		return SPAWN_NEXT_PROVIDER;
 	for (;;) {
-		if (provider_offers(p, &gs->gpu, &ol, e) == 0)
+		if (ctx_offers(c, p, &gs->gpu, &ol, e) == 0)
 			break;
 		if (e->code == GR_E_RATE_LIMIT && waits++ < MAX_RATE_WAITS) {
 			clock_sleep_ms(run_rate_wait_ms(c->run, e, waits));

@@ -170,6 +170,7 @@ struct ctx {
 	struct provider	**provs;	/* owned; created on first use */
 	size_t		 nprovs;
 	pthread_mutex_t	 mtx;		/* guards provs and stats */
+	struct offers_cache *offers;	/* offers.c; owned */
 };
 
 int	 ctx_init(struct ctx *, struct options *, struct gr_err *);
@@ -186,6 +187,16 @@ int	 ctx_parse_spec(struct ctx *, struct spec **out, struct spec_diags *,
 /* The live provider by name, created on first use. */
 int	 ctx_provider(struct ctx *, const char *name, struct provider **,
 	    struct gr_err *);
+
+/*
+ * offers.c: provider_offers through a cache of one pass (and at most
+ * 10 s): every empty slot of a group is priced, and every spawn picks an
+ * offer, with one lookup.  apply flushes it at the start of each pass.
+ */
+int	 ctx_offers(struct ctx *, struct provider *, const struct gpu_req *,
+	    struct offer_list *, struct gr_err *);
+void	 ctx_offers_flush(struct ctx *);
+void	 ctx_offers_free(struct ctx *);
 
 /* observe.c: one pass's view of the world. */
 enum bucket {

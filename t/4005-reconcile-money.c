@@ -1,6 +1,6 @@
 /*
- * 4005: money rules found by the deterministic simulation (dst/), kept
- * as regressions.
+ * 4005: what the deterministic simulation (dst/) and bench/converge
+ * found, kept as regressions.
  */
 #include <unistd.h>
 
@@ -77,6 +77,32 @@ test_unlisted_spend_admits_no_spawn(const char *cfg, const char *budget)
 	env_close(&v);
 }
 
+/*
+ * bench/converge: planning priced every empty slot with an offer lookup,
+ * and every spawn looked again: 2 calls per instance, at a provider's
+ * pacing of one request a second.  Now one lookup per pass.
+ */
+static void
+test_one_offer_lookup_per_pass(void)
+{
+	struct env	 v;
+	char		*y;
+
+	env_open(&v, NULL);
+	y = xasprintf("fleet: big\ngroups:\n  - name: w\n    count: 12\n"
+	    "    provider: fake\n    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n");
+	env_fleet(&v, "big.yaml", y);
+	free(y);
+	is_int(env_apply(&v), 0, "12 instances come up");
+	is_int((long long)fake_billing_count(v.fake), 12, "12 billing");
+	is_int((long long)fake_calls(v.fake, PROV_OP_OFFERS), 1,
+	    "with one offer lookup (not 2 per instance)");
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN), 12,
+	    "and 12 spawns");
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -88,5 +114,6 @@ main(void)
 	/* the global cap (the fleet's is ample) */
 	test_unlisted_spend_admits_no_spawn("budget: {max_per_hour: 1.20}\n"
 	    "providers:\n  fake: {}\n", "100.00");
+	test_one_offer_lookup_per_pass();
 	return done_testing();
 }

@@ -1,0 +1,158 @@
+/*
+ * offers.c: one offer lookup per (provider, GPU request) per pass.
+ * Planning prices every empty slot and every spawn picks an offer; asked
+ * each time, a 200-instance apply made 400 catalog calls, which at a
+ * provider's pacing of one request a second is minutes of wall time
+ * (bench/converge).  An answer is kept until apply starts its next pass
+ * (ctx_offers_flush) and never longer than OFFERS_TTL_MS; failures are
+ * not kept.  Capacity that an answer showed and that is gone by the spawn
+ * is what the provider says then (CAPACITY), and the run's miss cache
+ * keeps that offer out of the next spawns, as before.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler.h"
+
+#define OFFERS_TTL_MS	(10 * 1000)
+
+struct offers_entry {
+	char			*provider;
+	struct gpu_req		 gpu;
+	struct offer_list	 ol;
+	int64_t			 at_ms;
+};
+
+struct offers_cache {
+	pthread_mutex_t		 mtx;
+	struct offers_entry	*v;
+	size_t			 n;
+};
+
+static void
+offer_copy(struct offer *dst, const struct offer *src)
+{
+	*dst = *src;
+	dst->id = src->id != NULL ? xstrdup(src->id) : NULL;
+	dst->gpu = src->gpu != NULL ? xstrdup(src->gpu) : NULL;
+	dst->region = src->region != NULL ? xstrdup(src->region) : NULL;
+}
+
+static void
+list_copy(struct offer_list *dst, const struct offer_list *src)
+{
+	size_t	 i;
+
+	for (i = 0; i < src->n; i++)
+		offer_copy(offer_list_add(dst), &src->v[i]);
+}
+
+static void
+entries_free(struct offers_cache *oc)
+{
+	size_t	 i;
+
+	for (i = 0; i < oc->n; i++) {
+		free(oc->v[i].provider);
+		free(oc->v[i].gpu.type);
+		offer_list_release(&oc->v[i].ol);
+	}
+	free(oc->v);
+	oc->v = NULL;
+	oc->n = 0;
+}
+
+static bool
+nstr_eq(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static bool
+same_req(const struct gpu_req *a, const struct gpu_req *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return nstr_eq(a->type, b->type) && a->count == b->count &&
+	    a->min_vram_gb == b->min_vram_gb;
+}
+
+int
+ctx_offers(struct ctx *c, struct provider *p, const struct gpu_req *g,
+    struct offer_list *out, struct gr_err *e)
+{
+	struct offers_cache	*oc;
+	struct offers_entry	*en;
+	int64_t			 now = clock_now_ms();
+	size_t			 i;
+	int			 rc;
+
+	pthread_mutex_lock(&c->mtx);
+	if (c->offers == NULL) {
+		c->offers = xcalloc(1, sizeof(*c->offers));
+		pthread_mutex_init(&c->offers->mtx, NULL);
+	}
+	oc = c->offers;
+	pthread_mutex_unlock(&c->mtx);
+
+	/* held across the call: spawns at once share one lookup */
+	pthread_mutex_lock(&oc->mtx);
+	for (i = 0; i < oc->n; i++) {
+		en = &oc->v[i];
+		if (strcmp(en->provider, p->name) == 0 &&
+		    same_req(&en->gpu, g) && now - en->at_ms < OFFERS_TTL_MS &&
+		    now >= en->at_ms) {
+			list_copy(out, &en->ol);
+			pthread_mutex_unlock(&oc->mtx);
+			gr_err_clear(e);
+			return 0;
+		}
+	}
+	rc = provider_offers(p, g, out, e);
+	if (rc == 0) {
+		for (i = 0; i < oc->n; i++)
+			if (strcmp(oc->v[i].provider, p->name) == 0 &&
+			    same_req(&oc->v[i].gpu, g))
+				break;
+		if (i == oc->n) {
+			oc->v = xreallocarray(oc->v, oc->n + 1,
+			    sizeof(*oc->v));
+			en = &oc->v[oc->n++];
+			memset(en, 0, sizeof(*en));
+			en->provider = xstrdup(p->name);
+			if (g != NULL) {
+				en->gpu = *g;
+				en->gpu.type = g->type != NULL ?
+				    xstrdup(g->type) : NULL;
+			}
+		} else {
+			en = &oc->v[i];
+			offer_list_release(&en->ol);
+		}
+		list_copy(&en->ol, out);
+		en->at_ms = now;
+	}
+	pthread_mutex_unlock(&oc->mtx);
+	return rc;
+}
+
+void
+ctx_offers_flush(struct ctx *c)
+{
+	if (c->offers == NULL)
+		return;
+	pthread_mutex_lock(&c->offers->mtx);
+	entries_free(c->offers);
+	pthread_mutex_unlock(&c->offers->mtx);
+}
+
+void
+ctx_offers_free(struct ctx *c)
+{
+	if (c->offers == NULL)
+		return;
+	entries_free(c->offers);
+	pthread_mutex_destroy(&c->offers->mtx);
+	free(c->offers);
+	c->offers = NULL;
+}
