@@ -300,9 +300,19 @@ step_rows(struct planner *pl)
 			const struct prov_obs *po = observation_provider(o,
 			    r->provider);
 
-			plan_warn(p, "provider '%s' could not be listed (%s); "
-			    "its instances are left as they are this pass",
-			    r->provider, po != NULL ? po->err.msg : "?");
+			if (po != NULL && po->ok)
+				/* listed, but this one was not in the list
+				 * and get could not tell (observe.c) */
+				plan_warn(p, "%s/%s/%d: %s is not in the list "
+				    "of '%s' and get failed; left as it is "
+				    "this pass", r->fleet, r->group, r->slot,
+				    r->provider_id != NULL ? r->provider_id :
+				    "?", r->provider);
+			else
+				plan_warn(p, "provider '%s' could not be "
+				    "listed (%s); its instances are left as "
+				    "they are this pass", r->provider,
+				    po != NULL ? po->err.msg : "?");
 			cd->fills = is_live(r->state);
 			continue;
 		}

@@ -103,6 +103,37 @@ test_one_offer_lookup_per_pass(void)
 	env_close(&v);
 }
 
+/*
+ * dst: an instance not in the list (late visibility) whose get failed
+ * was reported as "provider 'fake' could not be listed ()".
+ */
+static void
+test_unchecked_one_says_why(void)
+{
+	struct env	 v;
+	struct plan	 p;
+	size_t		 i;
+	bool		 found = false, wrong = false;
+
+	env_open(&v, NULL);
+	fake_set_list_delay_ms(v.fake, 10 * 60 * 1000);
+	set_fleet(&v, 1, "10.00");
+	is_int(env_apply(&v), 0, "an instance that list does not show yet");
+	env_fault(&v, PROV_OP_GET, GR_E_TRANSIENT, 1, false);
+	env_plan(&v, &p);
+	for (i = 0; i < p.nwarnings; i++) {
+		if (strstr(p.warnings[i], "is not in the list of 'fake' and "
+		    "get failed") != NULL)
+			found = true;
+		if (strstr(p.warnings[i], "could not be listed") != NULL)
+			wrong = true;
+	}
+	ok(found && !wrong, "the plan says the get failed, not the list: %s",
+	    p.nwarnings > 0 ? p.warnings[0] : "(no warning)");
+	plan_release(&p);
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -115,5 +146,6 @@ main(void)
 	test_unlisted_spend_admits_no_spawn("budget: {max_per_hour: 1.20}\n"
 	    "providers:\n  fake: {}\n", "100.00");
 	test_one_offer_lookup_per_pass();
+	test_unchecked_one_says_why();
 	return done_testing();
 }
