@@ -542,13 +542,23 @@ spawn_on(struct job *j, struct ledger_inst *r, const char *pname,
 		req.offer = o;
 		j->mutated = true;
 		if (spawn_call(c, p, &req, out, e) == 0) {
+			if (o != NULL)
+				ctx_offers_took(c, pname, &gs->gpu, o->id,
+				    false);
 			offer_list_release(&ol);
 			return SPAWN_OK;
 		}
 		if (e->outcome_unknown) {
+			if (o != NULL)
+				ctx_offers_took(c, pname, &gs->gpu, o->id,
+				    false);
 			offer_list_release(&ol);
 			return SPAWN_UNKNOWN;
 		}
+		if (o != NULL && (e->code == GR_E_CAPACITY ||
+		    e->code == GR_E_SPOT_INTERRUPTED ||
+		    e->code == GR_E_NOT_FOUND))
+			ctx_offers_took(c, pname, &gs->gpu, o->id, true);
 		if (e->code == GR_E_CAPACITY ||
 		    e->code == GR_E_SPOT_INTERRUPTED) {
 			if (c->run != NULL)

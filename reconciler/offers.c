@@ -7,7 +7,10 @@
  * (ctx_offers_flush) and never longer than OFFERS_TTL_MS; failures are
  * not kept.  Capacity that an answer showed and that is gone by the spawn
  * is what the provider says then (CAPACITY), and the run's miss cache
- * keeps that offer out of the next spawns, as before.
+ * keeps that offer out of the next spawns, as before; what this run rents
+ * itself is taken off the cached answer (ctx_offers_took), so that the
+ * next spawn does not try an ask it just rented (a Vast ask is one
+ * machine).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +137,36 @@ ctx_offers(struct ctx *c, struct provider *p, const struct gpu_req *g,
 	}
 	pthread_mutex_unlock(&oc->mtx);
 	return rc;
+}
+
+void
+ctx_offers_took(struct ctx *c, const char *provider, const struct gpu_req *g,
+    const char *offer_id, bool all)
+{
+	struct offers_cache	*oc = c->offers;
+	size_t			 i, k;
+
+	if (oc == NULL || offer_id == NULL)
+		return;
+	pthread_mutex_lock(&oc->mtx);
+	for (i = 0; i < oc->n; i++) {
+		struct offers_entry *en = &oc->v[i];
+
+		if (strcmp(en->provider, provider) != 0 ||
+		    !same_req(&en->gpu, g))
+			continue;
+		for (k = 0; k < en->ol.n; k++) {
+			struct offer *o = &en->ol.v[k];
+
+			if (o->id == NULL || strcmp(o->id, offer_id) != 0)
+				continue;
+			if (all || o->available <= 1)
+				o->available = 0;
+			else
+				o->available--;
+		}
+	}
+	pthread_mutex_unlock(&oc->mtx);
 }
 
 void

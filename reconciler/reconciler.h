@@ -195,6 +195,9 @@ int	 ctx_provider(struct ctx *, const char *name, struct provider **,
  */
 int	 ctx_offers(struct ctx *, struct provider *, const struct gpu_req *,
 	    struct offer_list *, struct gr_err *);
+/* A spawn rented from (or, all, was refused by) a cached offer. */
+void	 ctx_offers_took(struct ctx *, const char *provider,
+	    const struct gpu_req *, const char *offer_id, bool all);
 void	 ctx_offers_flush(struct ctx *);
 void	 ctx_offers_free(struct ctx *);
 
