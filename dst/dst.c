@@ -634,7 +634,7 @@ world_events(void)
 	if (!rng_permille(&ch->r, ch->s->event_pm))
 		return;
 	world_read(ch->s->world, &w);
-	k = (int)rng_below(&ch->r, 5);
+	k = (int)rng_below(&ch->r, 8);
 	switch (k) {
 	case 0:
 		if ((x = pick_ours(&w, false)) != NULL) {
@@ -662,6 +662,23 @@ world_events(void)
 		    pct[rng_below(&ch->r, 5)] / 100;
 		trace("event: %s offers now %lld micro$/h", g, (long long)m);
 		fake_set_price(ch->god, g, m);
+		break;
+	}
+	case 5: {
+		const char	*g = gpus[rng_below(&ch->r, 2)];
+		static const int caps[] = { 0, 1, 2, 100 };
+		int		 n = caps[rng_below(&ch->r, 4)];
+
+		trace("event: %s capacity now %d a region", g, n);
+		fake_set_capacity(ch->god, g, n);
+		break;
+	}
+	case 6: {
+		bool	 stuck = rng_permille(&ch->r, 500);
+
+		trace("event: terminations %s", stuck ? "hang" :
+		    "finish again");
+		fake_set_teardown_stuck(ch->god, stuck);
 		break;
 	}
 	default:
@@ -1032,6 +1049,19 @@ child_run(struct sim *s, int epoch, bool quiet, int64_t deadline_ms)
 	wrapped.list = w_list;
 	wrapped.get = w_get;
 	p->ops = &wrapped;
+	if (quiet && epoch == NEPOCHS) {
+		/* the cloud at rest: no faults, prices and capacity back to
+		 * the defaults, hung terminations let go */
+		size_t	 g;
+
+		fake_faults_clear(cc.god);
+		for (g = 0; g < nitems(gpus); g++) {
+			fake_set_price(cc.god, gpus[g],
+			    (money_t)default_cents(gpus[g]) * 10000);
+			fake_set_capacity(cc.god, gpus[g], 100);
+		}
+		fake_set_teardown_stuck(cc.god, false);
+	}
 	trace("run %d%s (deadline %llds)%s", epoch, quiet ? " quiet" : "",
 	    (long long)deadline_ms / 1000, cc.crash_at != 0 ?
 	    " (will crash)" : "");
@@ -1177,25 +1207,6 @@ run_seed(uint64_t seed, struct outcome *out)
 					    default_cents(s.f[q].g[g].gpu);
 	write_config(&s, true);
 	write_fleets(&s, true);
-	{
-		/* the world's prices back to the defaults */
-		char *text = NULL;
-		size_t len;
-		json_t *root;
-		json_error_t je;
-
-		if (file_read(s.world, 64 * 1024 * 1024, &text, &len) == 0 &&
-		    (root = json_loads(text, 0, &je)) != NULL) {
-			json_object_set_new(root, "price", json_object());
-			json_object_set_new(root, "faults", json_array());
-			free(text);
-			text = json_dumps(root, JSON_INDENT(1) |
-			    JSON_PRESERVE_ORDER);
-			write_file(s.world, text);
-			json_decref(root);
-		}
-		free(text);
-	}
 	trace("quiescence");
 	for (q = 0; q < NQUIESCE && !converged; q++) {
 		st = spawn_child(&s, NEPOCHS + q, true, 30 * MIN);
