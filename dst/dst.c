@@ -6,9 +6,11 @@
  * schedule drawn from one seed: every taxonomy error at every provider
  * step (before the provider acted, or after it with the reply lost),
  * latency, late visibility in list, spot interruptions, billed prices
- * drifting (above the group's max too), offer prices changing, foreign
- * instances appearing, fleet files edited (count up and down, a spec
- * change that forces a replacement, a file deleted and brought back),
+ * drifting (above the group's max too), offer prices and capacity
+ * changing, terminations that hang for a while, foreign instances
+ * appearing, fleet files edited (count up and down, a spec change that
+ * forces a replacement, hibernation and back, a file deleted and brought
+ * back),
  * budgets, and crashes of the reconciler at random provider calls,
  * before the call or after it (between the call and the ledger commit).
  *
@@ -19,9 +21,9 @@
  *
  * Invariants, checked at every spawn call, after every run (crashed or
  * not) and at quiescence (faults off, runs until apply converges):
- * - reserved spend (pending at the row's max price, billing at the billed
- *   price, ending until gone) plus the spawn never exceeds a fleet's cap
- *   or the global cap;
+ * - reserved spend (booting at the row's max price, billing at the billed
+ *   price, stopped and ending ones at their price until gone) plus the
+ *   spawn never exceeds a fleet's cap or the global cap;
  * - every instance with our label has a ledger row (intents first); once
  *   a run converged, every one older than the grace window has a live row
  *   that tracks it;
@@ -201,6 +203,7 @@ struct gmodel {
 	const char	*gpu;
 	int		 max_cents;
 	int		 image;
+	bool		 stopped;	/* state: stopped (hibernation) */
 };
 
 struct fmodel {
@@ -303,6 +306,8 @@ write_fleets(struct sim *s, bool ample)
 			    "    max_price_per_hour: %d.%02d\n"
 			    "    image: img:%d\n", m->name, m->count, m->gpu,
 			    m->max_cents / 100, m->max_cents % 100, m->image);
+			if (m->stopped)
+				buf_addf(&b, "    state: stopped\n");
 		}
 		write_file(path, buf_str(&b));
 		buf_release(&b);
@@ -346,7 +351,7 @@ model_edit(struct sim *s)
 {
 	struct fmodel	*f = &s->f[rng_below(&s->r, 2)];
 	struct gmodel	*m = &f->g[rng_below(&s->r, (uint64_t)f->ngroups)];
-	int		 k = (int)rng_below(&s->r, 7);
+	int		 k = (int)rng_below(&s->r, 8);
 
 	if (!f->present) {
 		f->present = true;
@@ -386,6 +391,11 @@ model_edit(struct sim *s)
 		    50 + 50 * (int)rng_below(&s->r, 8);
 		trace("edit: %s budget %d cents", f->name, f->budget_cents);
 		break;
+	case 6:
+		m->stopped = !m->stopped;
+		trace("edit: %s/%s state %s", f->name, m->name, m->stopped ?
+		    "stopped" : "running");
+		break;
 	default:
 		if (s->f[0].present && s->f[1].present) {
 			f->present = false;
@@ -409,6 +419,7 @@ struct winst {
 	bool	 pending;
 	bool	 ending;
 	bool	 interrupted;
+	bool	 stopped;
 };
 
 struct world {
@@ -463,6 +474,7 @@ world_read(const char *path, struct world *w)
 		x->created_ms = json_integer_value(json_object_get(o,
 		    "created_ms"));
 		x->ending = strcmp(phase, "ending") == 0;
+		x->stopped = strcmp(phase, "stopped") == 0;
 		x->interrupted = json_is_true(json_object_get(o,
 		    "interrupted"));
 		x->gone = x->ending && now >= gone;
@@ -575,7 +587,9 @@ check_budget(const struct spawn_req *req)
 			    "still lives in that slot", req->address, x->id,
 			    (long long)r->uid, inst_state_name(r->state));
 		rate = x->price;
-		if (!x->billing && r != NULL && r->state != INST_TERMINATED &&
+		/* a booting one at worst its row's max price; a stopped or
+		 * ending one that bills nothing now at its price */
+		if (x->pending && r != NULL && r->state != INST_TERMINATED &&
 		    r->max_price > rate)
 			rate = r->max_price;
 		global_sum += rate;
@@ -800,6 +814,28 @@ w_terminate(struct provider *p, const char *id, struct gr_err *e)
 }
 
 static int
+w_stop(struct provider *p, const char *id, struct gr_err *e)
+{
+	int	 rc;
+
+	before(PROV_OP_STOP, id);
+	rc = fake_provider_ops.stop(p, id, e);
+	after(PROV_OP_STOP, id, rc, e, NULL);
+	return rc;
+}
+
+static int
+w_start(struct provider *p, const char *id, struct gr_err *e)
+{
+	int	 rc;
+
+	before(PROV_OP_START, id);
+	rc = fake_provider_ops.start(p, id, e);
+	after(PROV_OP_START, id, rc, e, NULL);
+	return rc;
+}
+
+static int
 w_list(struct provider *p, struct instance_list *l, struct gr_err *e)
 {
 	int	 rc;
@@ -904,10 +940,15 @@ check_after(bool converged, bool final)
 			if (x->ending)
 				fail("converged, but %s is still ending",
 				    x->id);
-			if (r->state != INST_RUNNING)
-				fail("converged, but row %lld of %s is %s",
+			if (r->state != (gs->state == GROUP_STOPPED ?
+			    INST_STOPPED : INST_RUNNING) ||
+			    x->stopped != (gs->state == GROUP_STOPPED))
+				fail("converged, but row %lld of %s is %s (the "
+				    "provider says %s), its group wants %s",
 				    (long long)r->uid, x->id,
-				    inst_state_name(r->state));
+				    inst_state_name(r->state), x->stopped ?
+				    "stopped" : "not stopped", gs->state ==
+				    GROUP_STOPPED ? "stopped" : "running");
 			if (strcmp(r->spec_hash, gs->hash) != 0)
 				fail("converged, but %s runs an old spec of "
 				    "%s/%s", x->id, r->fleet, r->group);
@@ -1048,6 +1089,8 @@ child_run(struct sim *s, int epoch, bool quiet, int64_t deadline_ms)
 	wrapped.terminate = w_terminate;
 	wrapped.list = w_list;
 	wrapped.get = w_get;
+	wrapped.stop = w_stop;
+	wrapped.start = w_start;
 	p->ops = &wrapped;
 	if (quiet && epoch == NEPOCHS) {
 		/* the cloud at rest: no faults, prices and capacity back to

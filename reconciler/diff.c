@@ -641,6 +641,9 @@ unknown_spend(const struct planner *pl, const char *fleet)
 	return NULL;
 }
 
+static const char *budget_gate(struct planner *, const struct fleet_spec *,
+	    money_t, char *, size_t);
+
 /* Why a spawn for this slot cannot happen now, or NULL. */
 static const char *
 spawn_gate(struct planner *pl, const struct fleet_spec *fs,
@@ -648,10 +651,6 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
     bool *wait)
 {
 	struct run_state	*rs = pl->c->run;
-	struct fleet_money	*fm = fleet_money(pl, fs->name);
-	const struct config	*cfg = pl->c->cfg;
-	const struct tracked	*t;
-	char			 a[32], b[32], cc[32];
 	const char		*why;
 	size_t			 i, nblocked = 0;
 
@@ -696,6 +695,23 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 		if (buf[0] != '\0')
 			return buf;
 	}
+	return budget_gate(pl, fs, gs->max_price, buf, len);
+}
+
+/*
+ * Whether the caps admit amount more reserved for fleet fs now (a spawn
+ * at its max price, a hibernated instance started again); NULL or why
+ * not in buf.
+ */
+static const char *
+budget_gate(struct planner *pl, const struct fleet_spec *fs, money_t amount,
+    char *buf, size_t len)
+{
+	struct fleet_money	*fm = fleet_money(pl, fs->name);
+	const struct config	*cfg = pl->c->cfg;
+	const struct tracked	*t;
+	char			 a[32], b[32], cc[32];
+
 	/* a cap whose spend is not known now admits nothing */
 	if ((fm->has_cap && (t = unknown_spend(pl, fs->name)) != NULL) ||
 	    (cfg->has_budget && (t = unknown_spend(pl, NULL)) != NULL)) {
@@ -707,19 +723,19 @@ spawn_gate(struct planner *pl, const struct fleet_spec *fs,
 		    "the global cap");
 		return buf;
 	}
-	if (fm->has_cap && fm->before + gs->max_price > fm->cap) {
+	if (fm->has_cap && fm->before + amount > fm->cap) {
 		snprintf(buf, len, "budget-limited: fleet '%s' would reserve "
 		    "$%s/h of its $%s/h cap (this slot reserves $%s/h)",
-		    fs->name, money_fmt(fm->before + gs->max_price, a,
+		    fs->name, money_fmt(fm->before + amount, a,
 		    sizeof(a)), money_fmt(fm->cap, b, sizeof(b)),
-		    money_fmt(gs->max_price, cc, sizeof(cc)));
+		    money_fmt(amount, cc, sizeof(cc)));
 		return buf;
 	}
 	if (cfg->has_budget &&
-	    pl->global_now + gs->max_price > cfg->max_per_hour) {
+	    pl->global_now + amount > cfg->max_per_hour) {
 		snprintf(buf, len, "budget-limited: all instances (ad-hoc "
 		    "ones too) would reserve $%s/h of the global $%s/h cap",
-		    money_fmt(pl->global_now + gs->max_price, a, sizeof(a)),
+		    money_fmt(pl->global_now + amount, a, sizeof(a)),
 		    money_fmt(cfg->max_per_hour, b, sizeof(b)));
 		return buf;
 	}
@@ -1021,8 +1037,24 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 		a = plan_add(p, ACT_STOP, fs->name, gs->name, slot,
 		    "group wants state: stopped");
 	} else if (gs->state == GROUP_RUNNING && k->state == INST_STOPPED) {
-		a = plan_add(p, ACT_START, fs->name, gs->name, slot,
-		    "group wants state: running");
+		/*
+		 * Started again it is pending, which reserves its max price
+		 * (DESIGN.md section 7), not the price it billed before it
+		 * stopped: the difference must fit the caps, and spawns
+		 * later in this plan see it (dst seed 790).
+		 */
+		money_t	 more = r->max_price > k->reserve ?
+		    r->max_price - k->reserve : 0;
+
+		if ((why = budget_gate(pl, fs, more, buf, sizeof(buf))) !=
+		    NULL)
+			a = plan_add(p, ACT_BLOCKED, fs->name, gs->name, slot,
+			    "group wants state: running; %s", why);
+		else {
+			a = plan_add(p, ACT_START, fs->name, gs->name, slot,
+			    "group wants state: running");
+			reserve(pl, fs->name, more);
+		}
 	} else if (k->state == INST_IDLE || k->state == INST_PENDING) {
 		a = plan_add(p, ACT_WAIT, fs->name, gs->name, slot,
 		    "pending for %llds",

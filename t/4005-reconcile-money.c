@@ -6,6 +6,17 @@
 
 #include "rectest.h"
 
+static money_t
+usd_amount(const char *s)
+{
+	money_t		 m;
+	const char	*why;
+
+	if (!money_parse(s, &m, &why))
+		bail_out("bad amount %s", s);
+	return m;
+}
+
 static void
 set_fleet(struct env *v, int count, const char *budget)
 {
@@ -134,6 +145,80 @@ test_unchecked_one_says_why(void)
 	env_close(&v);
 }
 
+static void
+set_hib(struct env *v, const char *cap, const char *state, int nb)
+{
+	char	*y = xasprintf(
+	    "fleet: hib\n"
+	    "budget: {max_per_hour: %s}\n"
+	    "groups:\n"
+	    "  - name: a\n"
+	    "    count: 2\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n"
+	    "    state: %s\n"
+	    "  - name: b\n"
+	    "    count: %d\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n", cap, state, nb);
+
+	env_fleet(v, "hib.yaml", y);
+	free(y);
+}
+
+/*
+ * dst seed 790: a hibernated instance reserves the price it billed; the
+ * plan that started it again did not add what a pending one reserves
+ * (its max price), so a spawn in the same plan went past the cap.
+ */
+static void
+test_start_reserves_max(void)
+{
+	struct env	 v;
+	struct plan	 p;
+	uint64_t	 spawns;
+
+	env_open(&v, NULL);
+	set_hib(&v, "1.90", "running", 0);
+	is_int(env_apply(&v), 0, "2 running at $0.48/h");
+	set_hib(&v, "1.90", "stopped", 0);
+	is_int(env_apply(&v), 0, "hibernated");
+	is_int((long long)env_rows(&v, INST_STOPPED), 2, "2 STOPPED rows");
+	/* started: 2 x 0.70 pending; b's spawn would make it 2.10 */
+	set_hib(&v, "1.90", "running", 1);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_START), 2, "plan starts both");
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "and spawns nothing: 0.96 + 0.44 + 0.70 > 1.90");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1, "b/0 is blocked");
+	ok(p.after <= usd_amount("1.90"), "what the plan reserves fits the cap");
+	plan_release(&p);
+	/* once they run again they reserve what they bill: b fits then */
+	spawns = fake_calls(v.fake, PROV_OP_SPAWN);
+	is_int(env_apply(&v), 0, "apply converges: %s", v.e.msg);
+	is_int((long long)fake_calls(v.fake, PROV_OP_SPAWN),
+	    (long long)spawns + 1, "b spawned once the two were running");
+	is_int((long long)fake_billing_count(v.fake), 3, "3 billing");
+	env_close(&v);
+
+	/* a start that does not fit is blocked too */
+	env_open(&v, NULL);
+	set_hib(&v, "1.20", "running", 0);
+	is_int(env_apply(&v), 0, "2 running");
+	set_hib(&v, "1.20", "stopped", 0);
+	is_int(env_apply(&v), 0, "hibernated");
+	set_hib(&v, "1.20", "running", 0);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_START), 1,
+	    "one start fits (0.96 + 0.22)");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1,
+	    "the other is budget-limited (1.18 + 0.22 > 1.20)");
+	plan_release(&p);
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -147,5 +232,6 @@ main(void)
 	    "providers:\n  fake: {}\n", "100.00");
 	test_one_offer_lookup_per_pass();
 	test_unchecked_one_says_why();
+	test_start_reserves_max();
 	return done_testing();
 }
