@@ -951,6 +951,56 @@ test_threads(const char *base)
 	http_client_free(c);
 }
 
+static void *
+slow_main(void *arg)
+{
+	struct thr		*t = arg;
+	struct http_resp	 r;
+	struct gr_err		 e;
+
+	if (do_req(t->c, "GET", "/sleep?ms=300", NULL, &r, &e) == -1 ||
+	    r.status != 200)
+		t->fails++;
+	http_resp_release(&r);
+	return NULL;
+}
+
+/* Unpaced requests of several threads go at once; paced ones in turn. */
+static void
+test_concurrency(const char *base)
+{
+	struct http_client	*c;
+	struct thr		 t[4];
+	pthread_t		 id[4];
+	int64_t			 t0, dt;
+	int			 i, k, fails;
+
+	for (k = 0; k < 2; k++) {
+		c = client(base, 0, 0, k == 0 ? 0 : 1);
+		fails = 0;
+		t0 = clock_mono_ms();
+		for (i = 0; i < 4; i++) {
+			t[i].c = c;
+			t[i].fails = 0;
+			pthread_create(&id[i], NULL, slow_main, &t[i]);
+		}
+		for (i = 0; i < 4; i++) {
+			pthread_join(id[i], NULL);
+			fails += t[i].fails;
+		}
+		dt = clock_mono_ms() - t0;
+		is_int(fails, 0, "%s: 4 slow requests succeed", k == 0 ?
+		    "unpaced" : "paced");
+		if (k == 0)
+			ok(dt < 900, "unpaced: 4 requests of 300 ms from 4 "
+			    "threads overlap (%lld ms)", (long long)dt);
+		else
+			ok(dt >= 1200, "paced: they go one at a time (%lld ms)",
+			    (long long)dt);
+		http_client_free(c);
+	}
+}
+
 static void
 test_redirect_and_leaks(struct http_client *c)
 {
@@ -1105,6 +1155,7 @@ main(void)
 	test_tls();
 	test_pacing(base);
 	test_threads(base);
+	test_concurrency(base);
 	test_trace(base);
 
 	/* the server goes away under a client that has used it */
