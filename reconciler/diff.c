@@ -1005,7 +1005,15 @@ plan_slot(struct planner *pl, const struct fleet_spec *fs,
 			a->gpu = xstrdup(gs->gpu.type);
 			a->gpu_count = gs->gpu.count;
 			a->price = price;
-			reserve(pl, fs->name, gs->max_price - k->reserve);
+			/*
+			 * Until its end is confirmed the old one bills what
+			 * it bills, which may be more than the new one's max
+			 * (a price that drifted up): the slot holds the more
+			 * of the two, never less (dst seed 103958).
+			 */
+			if (gs->max_price > k->reserve)
+				reserve(pl, fs->name, gs->max_price -
+				    k->reserve);
 			(void)prov;
 			return;
 		}

@@ -219,6 +219,62 @@ test_start_reserves_max(void)
 	env_close(&v);
 }
 
+static void
+set_repl(struct env *v, const char *max_a, int image, int nb)
+{
+	char	*y = xasprintf(
+	    "fleet: repl\n"
+	    "budget: {max_per_hour: 1.30}\n"
+	    "groups:\n"
+	    "  - name: a\n"
+	    "    count: 1\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: %s\n"
+	    "    image: img:%d\n"
+	    "  - name: b\n"
+	    "    count: %d\n"
+	    "    provider: fake\n"
+	    "    gpu: RTX_4090\n"
+	    "    max_price_per_hour: 0.70\n", max_a, image, nb);
+
+	env_fleet(v, "repl.yaml", y);
+	free(y);
+}
+
+/*
+ * dst seed 103958: a replacement made its slot reserve the new max price
+ * at once, less than the old instance, which bills until its end is
+ * confirmed; a spawn later in the same plan went past the cap.
+ */
+static void
+test_replace_holds_the_old_price(void)
+{
+	struct env		 v;
+	struct plan		 p;
+	struct ledger_inst	*rows;
+	struct gr_err		 e;
+	size_t			 n;
+
+	env_open(&v, NULL);
+	set_repl(&v, "0.70", 1, 0);
+	is_int(env_apply(&v), 0, "a/0 running at $0.48/h");
+	ledger_list(v.c.ledger, false, &rows, &n, &e);
+	if (n == 1)	/* under its max: kept */
+		fake_set_billed_price(v.fake, rows[0].provider_id, 690000);
+	ledger_insts_free(rows, n);
+	is_int(env_apply(&v), 0, "now billed $0.69/h, still under its max");
+	/* a new image at a max of 0.50; b wants 0.70: 0.69 + 0.70 > 1.30 */
+	set_repl(&v, "0.50", 2, 1);
+	env_plan(&v, &p);
+	is_int((long long)plan_count(&p, ACT_REPLACE), 1, "a/0 is replaced");
+	is_int((long long)plan_count(&p, ACT_SPAWN), 0,
+	    "b/0 is not spawned while a/0's old instance bills $0.69/h");
+	is_int((long long)plan_count(&p, ACT_BLOCKED), 1, "b/0 is blocked");
+	plan_release(&p);
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -233,5 +289,6 @@ main(void)
 	test_one_offer_lookup_per_pass();
 	test_unchecked_one_says_why();
 	test_start_reserves_max();
+	test_replace_holds_the_old_price();
 	return done_testing();
 }
