@@ -357,5 +357,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "could not remove %s\n", dir);
 		free(rm);
 	}
+	free(cfg);
+	free(fleet);
 	return 0;
 }
