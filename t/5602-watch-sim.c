@@ -12,73 +12,22 @@
  * leaving a ledger that passes its integrity check.  The daemon and the
  * simulator are killed when the test ends, however it ends.
  */
-#include <sys/stat.h>
+#include "watchtest.h"
 
-#include <time.h>
-
-#include "../state/state.h"
-#include "6000-sim.h"
-
-static struct simproc	 sp;
-static char		*dir, *cfg, *cfg2, *fleet, *state, *fleetfile, *wlog;
+static char		*dir, *cfg, *cfg2, *fleet, *fleetfile;
 static pid_t		 dpid;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The daemon is killed with the simulators (at exit and on signals). */
-static void
-track(pid_t pid, bool on)
-{
-	int	 i;
-
-	for (i = 0; i < SIM_MAX; i++) {
-		if (on && sim_pids[i] == 0) {
-			sim_pids[i] = pid;
-			return;
-		}
-		if (!on && sim_pids[i] == pid)
-			sim_pids[i] = 0;
-	}
-}
 
 static pid_t
 daemon_start_cfg(const char *config, const char *extra)
 {
 	char	*cmd;
 	pid_t	 pid;
-	int	 fd;
 
 	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
 	    "'%s' --resync 2s --debounce 50ms %s", test_bin(), config, state,
 	    fleet, extra);
-	fflush(stdout);
-	pid = fork();
-	if (pid == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (pid == 0) {
-		fd = open(wlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd != -1) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-			close(fd);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd != -1) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	pid = daemon_spawn(cmd);
 	free(cmd);
-	track(pid, true);
 	return pid;
 }
 
@@ -112,129 +61,6 @@ static bool
 daemon_alive(pid_t pid)
 {
 	return waitpid(pid, NULL, WNOHANG) == 0;
-}
-
-static char *
-log_text(void)
-{
-	char	*t = NULL;
-
-	if (file_read(wlog, 64 << 20, &t, NULL) == -1)
-		return xstrdup("");
-	return t;
-}
-
-static size_t
-log_len(void)
-{
-	struct stat	 st;
-
-	return stat(wlog, &st) == 0 ? (size_t)st.st_size : 0;
-}
-
-/* Wait until the log, from byte from on, contains needle. */
-static bool
-wait_log(size_t from, const char *needle, int ms)
-{
-	int64_t	 t0 = now_ms();
-	char	*t;
-	bool	 found;
-
-	for (;;) {
-		t = log_text();
-		found = strlen(t) > from && strstr(t + from, needle) != NULL;
-		free(t);
-		if (found)
-			return true;
-		if (now_ms() - t0 > ms)
-			return false;
-		usleep(20000);
-	}
-}
-
-/* RUNNING rows in the ledger; ids (comma-separated) into ids if given. */
-static int
-running(char *ids, size_t len)
-{
-	struct ledger		*l = NULL;
-	struct ledger_inst	*rows = NULL;
-	struct gr_err		 e;
-	size_t			 n = 0, i;
-	int			 k = 0;
-
-	if (ids != NULL)
-		ids[0] = '\0';
-	if (ledger_open(state, false, &l, &e) == -1)
-		return -1;
-	if (ledger_list(l, false, &rows, &n, &e) == -1) {
-		ledger_close(l);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (rows[i].state != INST_RUNNING)
-			continue;
-		k++;
-		if (ids != NULL && rows[i].provider_id != NULL) {
-			strncat(ids, rows[i].provider_id,
-			    len - strlen(ids) - 1);
-			strncat(ids, ",", len - strlen(ids) - 1);
-		}
-	}
-	ledger_insts_free(rows, n);
-	ledger_close(l);
-	return k;
-}
-
-/* Every row settled at want RUNNING (nothing pending or stopping). */
-static bool
-wait_running(int want, int ms)
-{
-	struct ledger		*l = NULL;
-	struct ledger_inst	*rows = NULL;
-	struct gr_err		 e;
-	int64_t			 t0 = now_ms();
-	size_t			 n, i;
-	int			 run, other;
-
-	for (;;) {
-		run = other = 0;
-		n = 0;
-		if (ledger_open(state, false, &l, &e) == 0) {
-			if (ledger_list(l, false, &rows, &n, &e) == 0) {
-				for (i = 0; i < n; i++) {
-					if (rows[i].state == INST_RUNNING)
-						run++;
-					else
-						other++;
-				}
-				ledger_insts_free(rows, n);
-			}
-			ledger_close(l);
-		}
-		if (run == want && other == 0)
-			return true;
-		if (now_ms() - t0 > ms) {
-			diag("waited %d ms: %d running, %d other", ms, run,
-			    other);
-			return false;
-		}
-		usleep(50000);
-	}
-}
-
-/* Instances still billing at the sim (its ground truth). */
-static int
-sim_live(void)
-{
-	json_t	*bill = ctl(&sp, "GET", "billing", NULL), *bi;
-	size_t	 i;
-	int	 k = 0;
-
-	json_array_foreach(json_object_get(bill, "instances"), i, bi)
-		if (json_is_null(json_object_get(bi, "end_ms")))
-			k++;
-	json_decref(bill);
-	return k;
 }
 
 static void
@@ -480,7 +306,7 @@ main(void)
 	ok(wait_log(mark, "stays in force", 2000), "and says the desired "
 	    "state stays in force");
 	usleep(2600 * 1000);	/* a whole resync */
-	is_int(running(NULL, 0), 1, "nothing was terminated: 1 running");
+	is_int(running_in(NULL, NULL, 0), 1, "nothing was terminated: 1 running");
 	is_int(sim_live(), 1, "the sim still bills 1");
 	unlink(t);
 	free(t);
@@ -488,7 +314,7 @@ main(void)
 	usleep(300 * 1000);
 
 	/* 7. destroyed behind our back: replaced within one resync */
-	running(ids, sizeof(ids));
+	running_in(NULL, ids, sizeof(ids));
 	id = xstrndup(ids, strcspn(ids, ","));
 	t = xasprintf("instances/vastai/%s", id);
 	json_decref(ctl(&sp, "DELETE", t, NULL));
@@ -498,7 +324,7 @@ main(void)
 	    "an instance destroyed at the provider is replaced within one "
 	    "resync (2s)");
 	ok(wait_running(1, 10000), "back to 1 running");
-	running(ids2, sizeof(ids2));
+	running_in(NULL, ids2, sizeof(ids2));
 	ok(strstr(ids2, id) == NULL && ids2[0] != '\0', "with a new "
 	    "instance (%s, was %s)", ids2, id);
 	free(id);

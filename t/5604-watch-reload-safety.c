@@ -19,72 +19,22 @@
  * The daemon and the simulator are killed when the test ends, however it
  * ends.
  */
-#include <sys/stat.h>
+#include "watchtest.h"
 
-#include <time.h>
-
-#include "../state/state.h"
-#include "6000-sim.h"
-
-static struct simproc	 sp;
-static char		*dir, *cfg, *fleet, *state, *wlog;
+static char		*dir, *cfg, *fleet;
 static pid_t		 dpid;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-track(pid_t pid, bool on)
-{
-	int	 i;
-
-	for (i = 0; i < SIM_MAX; i++) {
-		if (on && sim_pids[i] == 0) {
-			sim_pids[i] = pid;
-			return;
-		}
-		if (!on && sim_pids[i] == pid)
-			sim_pids[i] = 0;
-	}
-}
 
 static pid_t
 daemon_start_at(const char *root, const char *resync)
 {
 	char	*cmd;
 	pid_t	 pid;
-	int	 fd;
 
 	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
 	    "'%s' --resync %s --debounce 50ms", test_bin(), cfg, state,
 	    root, resync);
-	fflush(stdout);
-	pid = fork();
-	if (pid == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (pid == 0) {
-		fd = open(wlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd != -1) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-			close(fd);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd != -1) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	pid = daemon_spawn(cmd);
 	free(cmd);
-	track(pid, true);
 	return pid;
 }
 
@@ -92,133 +42,6 @@ static pid_t
 daemon_start(const char *resync)
 {
 	return daemon_start_at(fleet, resync);
-}
-
-static char *
-log_text(void)
-{
-	char	*t = NULL;
-
-	if (file_read(wlog, 64 << 20, &t, NULL) == -1)
-		return xstrdup("");
-	return t;
-}
-
-static size_t
-log_len(void)
-{
-	struct stat	 st;
-
-	return stat(wlog, &st) == 0 ? (size_t)st.st_size : 0;
-}
-
-static bool
-log_has(size_t from, const char *needle)
-{
-	char	*t = log_text();
-	bool	 found = strlen(t) > from && strstr(t + from, needle) != NULL;
-
-	free(t);
-	return found;
-}
-
-static bool
-wait_log(size_t from, const char *needle, int ms)
-{
-	int64_t	 t0 = now_ms();
-
-	for (;;) {
-		if (log_has(from, needle))
-			return true;
-		if (now_ms() - t0 > ms)
-			return false;
-		usleep(20000);
-	}
-}
-
-/* RUNNING rows of fleet (NULL: any); their provider ids into ids. */
-static int
-running(const char *fl, char *ids, size_t len)
-{
-	struct ledger		*l = NULL;
-	struct ledger_inst	*rows = NULL;
-	struct gr_err		 e;
-	size_t			 n = 0, i;
-	int			 k = 0;
-
-	if (ids != NULL)
-		ids[0] = '\0';
-	if (ledger_open(state, false, &l, &e) == -1)
-		return -1;
-	if (ledger_list(l, false, &rows, &n, &e) == -1) {
-		ledger_close(l);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (rows[i].state != INST_RUNNING ||
-		    (fl != NULL && strcmp(rows[i].fleet, fl) != 0))
-			continue;
-		k++;
-		if (ids != NULL && rows[i].provider_id != NULL) {
-			strncat(ids, rows[i].provider_id,
-			    len - strlen(ids) - 1);
-			strncat(ids, ",", len - strlen(ids) - 1);
-		}
-	}
-	ledger_insts_free(rows, n);
-	ledger_close(l);
-	return k;
-}
-
-/* Every row settled: want RUNNING, nothing pending or stopping. */
-static bool
-wait_running(int want, int ms)
-{
-	struct ledger		*l = NULL;
-	struct ledger_inst	*rows = NULL;
-	struct gr_err		 e;
-	int64_t			 t0 = now_ms();
-	size_t			 n, i;
-	int			 run, other;
-
-	for (;;) {
-		run = other = 0;
-		n = 0;
-		if (ledger_open(state, false, &l, &e) == 0) {
-			if (ledger_list(l, false, &rows, &n, &e) == 0) {
-				for (i = 0; i < n; i++) {
-					if (rows[i].state == INST_RUNNING)
-						run++;
-					else
-						other++;
-				}
-				ledger_insts_free(rows, n);
-			}
-			ledger_close(l);
-		}
-		if (run == want && other == 0)
-			return true;
-		if (now_ms() - t0 > ms) {
-			diag("waited %d ms: %d running, %d other", ms, run,
-			    other);
-			return false;
-		}
-		usleep(50000);
-	}
-}
-
-static int
-sim_live(void)
-{
-	json_t	*bill = ctl(&sp, "GET", "billing", NULL), *bi;
-	size_t	 i;
-	int	 k = 0;
-
-	json_array_foreach(json_object_get(bill, "instances"), i, bi)
-		if (json_is_null(json_object_get(bi, "end_ms")))
-			k++;
-	json_decref(bill);
-	return k;
 }
 
 static void
@@ -284,7 +107,7 @@ main(void)
 	ok(wait_running(2, 20000), "watch converges the first spec (2 "
 	    "running)");
 	ok(wait_log(0, "train: converged", 5000), "and says so");
-	running("train", ids, sizeof(ids));
+	running_in("train", ids, sizeof(ids));
 
 	/* 1. deleted, then created again 400 ms later (8 debounces) */
 	mark = log_len();
@@ -296,7 +119,7 @@ main(void)
 	    "a fleet file gone for a moment is noticed, and held back");
 	usleep(3500 * 1000);	/* past the settle time and a resync */
 	ok(!log_has(mark, "terminat"), "nothing was terminated");
-	running("train", ids2, sizeof(ids2));
+	running_in("train", ids2, sizeof(ids2));
 	is_str(ids2, ids, "the same 2 instances run");
 	is_int(sim_live(), 2, "the sim bills the same 2");
 
@@ -311,7 +134,7 @@ main(void)
 	usleep(3500 * 1000);
 	ok(!log_has(mark, "terminat"), "an empty directory for a moment "
 	    "terminates nothing");
-	running("train", ids2, sizeof(ids2));
+	running_in("train", ids2, sizeof(ids2));
 	is_str(ids2, ids, "the same 2 instances run");
 
 	/* 3. a count lowered for a moment (a half-written file) */
@@ -322,7 +145,7 @@ main(void)
 	usleep(3500 * 1000);
 	ok(!log_has(mark, "terminat"), "a count lowered for a moment "
 	    "terminates nothing");
-	running("train", ids2, sizeof(ids2));
+	running_in("train", ids2, sizeof(ids2));
 	is_str(ids2, ids, "the same 2 instances run");
 
 	/* 4. a fleet file that is a symlink to a file outside the watched
@@ -346,7 +169,7 @@ main(void)
 	    "(%lld ms)", (long long)took);
 	ok(wait_running(1, 15000), "its 2 instances are terminated (1 "
 	    "running, of fleet side)");
-	is_int(running("side", NULL, 0), 1, "the one left is side's");
+	is_int(running_in("side", NULL, 0), 1, "the one left is side's");
 
 	kill(dpid, SIGTERM);
 	for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
@@ -417,10 +240,10 @@ main(void)
 		    "swapped to a release without swb ends swb's instance");
 		ok(!log_has(mark, "fleet 'swb' comes from"), "rather than "
 		    "leaving it alone as a fleet from outside the paths");
-		for (i = 0; i < 200 && running("swb", NULL, 0) != 0; i++)
+		for (i = 0; i < 200 && running_in("swb", NULL, 0) != 0; i++)
 			usleep(50000);
-		is_int(running("swb", NULL, 0), 0, "swb runs nothing");
-		is_int(running("swa", NULL, 0), 1, "swa still runs 1");
+		is_int(running_in("swb", NULL, 0), 0, "swb runs nothing");
+		is_int(running_in("swa", NULL, 0), 1, "swa still runs 1");
 		kill(dpid, SIGTERM);
 		for (i = 0; i < 500 && waitpid(dpid, &st, WNOHANG) == 0; i++)
 			usleep(20000);
