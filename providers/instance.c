@@ -45,6 +45,61 @@ instance_copy(struct instance *dst, const struct instance *src)
 	dst->ssh_key = dup_or_null(src->ssh_key);
 }
 
+/* A host name, an IPv4 address or an IPv6 literal: nothing else. */
+static bool
+host_ok(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n == 0 || n > 253 || *s == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:[]%") == n;
+}
+
+/* A POSIX portable user name (letters, digits, '.', '_', '-'). */
+static bool
+user_ok(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n == 0 || n > 64 || *s == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/*
+ * SSH details come from the provider's API, that is from whoever rents
+ * the host out; they end up in a printed `ssh -p PORT USER@HOST` line
+ * that people paste into a shell, in known_hosts and in the ledger.  A
+ * host or user that is not one (spaces, quotes, control characters, a
+ * leading '-' that ssh would take for an option) is dropped, with a
+ * warning: the instance is still tracked and billed as ever, only its
+ * SSH details are not believed.
+ */
+void
+instance_ssh_sanitize(struct instance *in, const char *provider)
+{
+	if (in->ssh_host != NULL && !host_ok(in->ssh_host)) {
+		log_warnx("%s: instance %s: the provider's SSH host is not a "
+		    "host name or address; ignored", provider,
+		    in->id != NULL ? in->id : "?");
+		free(in->ssh_host);
+		in->ssh_host = NULL;
+		in->ssh_port = 0;
+	}
+	if (in->ssh_user != NULL && !user_ok(in->ssh_user)) {
+		log_warnx("%s: instance %s: the provider's SSH user is not a "
+		    "user name; ignored", provider,
+		    in->id != NULL ? in->id : "?");
+		free(in->ssh_user);
+		in->ssh_user = NULL;
+	}
+	if (in->ssh_port < 0 || in->ssh_port > 65535)
+		in->ssh_port = 0;
+}
+
 struct instance *
 instance_list_add(struct instance_list *l)
 {

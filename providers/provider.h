@@ -181,6 +181,8 @@ struct provider {
 /* instance.c */
 void	 instance_release(struct instance *);
 void	 instance_copy(struct instance *dst, const struct instance *src);
+/* Drop SSH host or user details that are not a host or a user name. */
+void	 instance_ssh_sanitize(struct instance *, const char *provider);
 /* Append a zeroed instance and return it (owned by the list). */
 struct instance *instance_list_add(struct instance_list *);
 void	 instance_list_release(struct instance_list *);

@@ -100,6 +100,8 @@ provider_spawn(struct provider *p, const struct spawn_req *req,
 	    e))
 		return -1;
 	rc = p->ops->spawn(p, req, out, e);
+	if (rc == 0)
+		instance_ssh_sanitize(out, p->name);
 	return wrap_leave(p, PROV_OP_SPAWN, req->label, rc, t0, e);
 }
 
@@ -133,6 +135,9 @@ provider_list(struct provider *p, struct instance_list *out,
 	rc = p->ops->list(p, out, e);
 	if (rc == -1)
 		instance_list_release(out);
+	else
+		for (size_t i = 0; i < out->n; i++)
+			instance_ssh_sanitize(&out->v[i], p->name);
 	return wrap_leave(p, PROV_OP_LIST, NULL, rc, t0, e);
 }
 
@@ -146,6 +151,8 @@ provider_get(struct provider *p, const char *id, struct instance *out,
 	if (wrap_enter(p, PROV_OP_GET, p->ops->get != NULL, id, e))
 		return -1;
 	rc = p->ops->get(p, id, out, e);
+	if (rc == 0)
+		instance_ssh_sanitize(out, p->name);
 	return wrap_leave(p, PROV_OP_GET, id, rc, t0, e);
 }
 
