@@ -5,7 +5,8 @@
  * - nothing is written outside --local: every entry name is checked
  *   (pull_name_check: never empty, '.', '..', a '/' or a NUL inside, which
  *   only a hostile server sends and which aborts the pull; names with
- *   control characters are skipped and counted as refused), every
+ *   control characters, or longer than NAME_MAX, are skipped and counted
+ *   as refused), every
  *   destination directory is opened relative to its parent with
  *   O_NOFOLLOW, and a symlink in the destination is refused;
  * - the remote path may not contain '..'; no symlink is followed in the
@@ -144,6 +145,9 @@ pull_name_check(const char *name, size_t len)
 	if (len == 0 || strlen(name) != len || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0 || strchr(name, '/') != NULL)
 		return PULL_NAME_HOSTILE;
+	/* no file here can have it: skip it, the rest can still come */
+	if (len > NAME_MAX)
+		return PULL_NAME_ODD;
 	for (i = 0; i < len; i++)
 		if ((unsigned char)name[i] < 0x20 ||
 		    (unsigned char)name[i] == 0x7f)

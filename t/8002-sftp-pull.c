@@ -15,6 +15,7 @@
  * halfway is finished by the next run, and a changed host key stops the
  * pull before anything is written.
  */
+#include <limits.h>
 #include <openssl/evp.h>
 
 #include <fcntl.h>
@@ -154,6 +155,19 @@ names(void)
 	is_int(pull_name_check("a..b", 4), PULL_NAME_OK, "'a..b' too");
 	is_int(pull_name_check(".hidden", 7), PULL_NAME_OK, "dot files too");
 	is_int(pull_name_check("caf\xc3\xa9", 5), PULL_NAME_OK, "UTF-8 too");
+	{
+		char	 longn[NAME_MAX + 2];
+
+		memset(longn, 'a', sizeof(longn) - 1);
+		longn[NAME_MAX] = '\0';
+		is_int(pull_name_check(longn, NAME_MAX), PULL_NAME_OK,
+		    "a name of NAME_MAX bytes is a plain name");
+		longn[NAME_MAX] = 'a';
+		longn[NAME_MAX + 1] = '\0';
+		is_int(pull_name_check(longn, NAME_MAX + 1), PULL_NAME_ODD,
+		    "a longer one (no file here can have it) is skipped, "
+		    "not a reason to stop the pull");
+	}
 }
 
 /*
