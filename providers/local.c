@@ -15,7 +15,9 @@
  *	    exit_status		the bootstrap's exit status once it has ended
  *				(128 + N when killed by signal N)
  *	terminated/<id>/	where terminate moves an instance; the logs
- *				are kept
+ *				are kept for the "keep_terminated" option's
+ *				time (default 30d; 0s: forever), counted
+ *				from the end
  *
  * The root of an instance is its supervisor: a double-forked child of the
  * caller, so that it outlives the CLI and is never the CLI's zombie, in a
@@ -168,6 +170,7 @@
 #define DECLARED_MAX		64	/* GPUs of one type in "gpus" */
 #define CPU_SLOTS_MAX		65536
 #define SUP_HANDSHAKE_FD	3	/* in the supervisor: the pipe, */
+#define KEEP_TERMINATED_MS	((int64_t)30 * 24 * 3600 * 1000)	/* 30d */
 #define SUP_LISTEN_FD		4	/* sshd's port */
 #define SUP_ARGS_FD		5	/* and its arguments until read */
 #define ENVIRON_MAX		(256 << 10)
@@ -182,6 +185,7 @@ struct local {
 	money_t		 price;
 	int		 cpu_slots;
 	int64_t		 stop_grace_ms;
+	int64_t		 keep_terminated_ms;	/* 0: keep forever */
 	char		*nvsmi;		/* owned; program to run */
 	bool		 nvsmi_explicit; /* the config named it */
 	bool		 declared;	/* the config's "gpus" replaces
@@ -330,6 +334,7 @@ struct sup_boot {
 
 static const char *const option_names[] = {
 	"price_per_hour", "gpus", "cpu_slots", "nvidia_smi", "stop_grace",
+	"keep_terminated",
 	"ssh", "ssh_key", "sshd",
 };
 
@@ -1184,6 +1189,15 @@ local_options(struct local *lp, const struct provider_conf *conf,
 				return -1;
 			}
 			lp->stop_grace_ms = secs * 1000;
+		} else if (strcmp(k, "keep_terminated") == 0) {
+			if (!duration_parse(v, &secs, &why)) {
+				gr_err_set(e, GR_E_CONFIG, "local: option "
+				    "keep_terminated: '%s': %s", v, why);
+				gr_err_hint(e, "a duration such as 30d, or 0s "
+				    "to keep ended instances' logs forever");
+				return -1;
+			}
+			lp->keep_terminated_ms = secs * 1000;
 		} else if (strcmp(k, "ssh") == 0) {
 			if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
 				gr_err_set(e, GR_E_CONFIG, "local: option ssh: "
@@ -1222,8 +1236,8 @@ local_options(struct local *lp, const struct provider_conf *conf,
 			else
 				gr_err_hint(e, "the local provider knows "
 				    "price_per_hour, gpus, cpu_slots, "
-				    "nvidia_smi, stop_grace, ssh, ssh_key and "
-				    "sshd");
+				    "nvidia_smi, stop_grace, keep_terminated, "
+				    "ssh, ssh_key and sshd");
 			return -1;
 		}
 	}
@@ -2951,7 +2965,50 @@ local_get(struct provider *p, const char *id, struct instance *out,
 	return 0;
 }
 
-/* Move an instance's dir to terminated/, keeping its logs. */
+/*
+ * Remove what terminated/ has kept for longer than keep_terminated: an
+ * ended instance's directory is stamped when it is moved there, so its
+ * age is how long ago it ended.  Only directories named like our ids
+ * (plus the ".MS" of a second retirement) are touched, never followed.
+ */
+static void
+prune_terminated(const struct local *lp)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	char		*path;
+	int64_t		 cutoff;
+	size_t		 n;
+
+	if (lp->keep_terminated_ms <= 0 || (d = opendir(lp->term_dir)) ==
+	    NULL)
+		return;
+	cutoff = real_now_ms() - lp->keep_terminated_ms;
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(LOCAL_ID_PREFIX) + 2 * LOCAL_ID_BYTES;
+		if (strncmp(de->d_name, LOCAL_ID_PREFIX,
+		    strlen(LOCAL_ID_PREFIX)) != 0 || strlen(de->d_name) < n)
+			continue;
+		path = xasprintf("%s/%s", lp->term_dir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    (int64_t)st.st_mtime * 1000 < cutoff) {
+			if (rmtree(path) == -1)
+				log_warn("local: cannot remove %s", path);
+			else
+				log_debug("local: removed %s, ended over %lld "
+				    "days ago", path, (long long)
+				    (lp->keep_terminated_ms / 86400000));
+		}
+		free(path);
+	}
+	closedir(d);
+}
+
+/*
+ * Move an instance's dir to terminated/, keeping its logs, stamped with
+ * the time it ended; then prune what has been kept long enough.
+ */
 static int
 inst_retire(const struct local *lp, const char *id, struct gr_err *e)
 {
@@ -2971,6 +3028,11 @@ inst_retire(const struct local *lp, const char *id, struct gr_err *e)
 		gr_err_set(e, GR_E_IO, "terminate '%s' on local: cannot move "
 		    "%s to %s: %s", id, from, lp->term_dir, strerror(errno));
 		rc = -1;
+	} else {
+		/* a directory's mtime is its last entry change: set it to
+		 * now, so that its age counts from the end */
+		(void)utimensat(AT_FDCWD, to, NULL, AT_SYMLINK_NOFOLLOW);
+		prune_terminated(lp);
 	}
 	free(from);
 	free(to);
@@ -3130,6 +3192,7 @@ local_init(struct provider *p, const struct provider_conf *conf,
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	lp->cpu_slots = ncpu > 0 ? (int)ncpu : 1;
 	lp->stop_grace_ms = 10 * 1000;
+	lp->keep_terminated_ms = KEEP_TERMINATED_MS;
 	lp->nvsmi = xstrdup("nvidia-smi");
 	lp->sshd = xstrdup("/usr/sbin/sshd");
 	if (local_options(lp, conf, e) == -1)

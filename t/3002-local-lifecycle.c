@@ -640,6 +640,95 @@ test_kill_escalation(void)
 	provider_free(p);
 }
 
+/* The directory terminate moves an instance to, back by secs. */
+static void
+age_retired(const char *id, int64_t secs)
+{
+	struct timespec	 ts[2];
+	char		*dir = xasprintf("%s/local/terminated/%s", state, id);
+
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= (time_t)secs;
+	ts[1] = ts[0];
+	if (utimensat(AT_FDCWD, dir, ts, AT_SYMLINK_NOFOLLOW) == -1)
+		bail_out("utimensat %s: %s", dir, strerror(errno));
+	free(dir);
+}
+
+static bool
+retired(const char *id)
+{
+	char	*dir = xasprintf("%s/local/terminated/%s", state, id);
+	bool	 there = access(dir, F_OK) == 0;
+
+	free(dir);
+	return there;
+}
+
+/*
+ * terminated/ keeps an ended instance's logs for keep_terminated, counted
+ * from its end, then the next termination removes them; 0s keeps them
+ * forever; what is not ours in there is left alone.
+ */
+static void
+test_keep_terminated(void)
+{
+	static const char *const opts[] = { "gpus", "none", "cpu_slots", "8",
+	    "keep_terminated", "1d", NULL };
+	static const char *const forever[] = { "gpus", "none", "cpu_slots",
+	    "8", "keep_terminated", "0s", NULL };
+	struct provider	*p = local_new(opts), *pf = local_new(forever);
+	struct instance	 a, b, c, d;
+	struct gr_err	 e;
+	struct timespec	 ts[2];
+	char		*mine = xasprintf("%s/local/terminated/notes", state);
+	char		*live;
+
+	if (spawn(p, "demo/keep/0", "exec sleep 300\n", &a, &e) == -1 ||
+	    spawn(p, "demo/keep/1", "exec sleep 300\n", &b, &e) == -1 ||
+	    spawn(p, "demo/keep/2", "exec sleep 300\n", &c, &e) == -1)
+		bail_out("spawn failed");
+	is_int(provider_terminate(p, a.id, &e), 0, "terminate a");
+	ok(retired(a.id), "a's directory is kept in terminated/");
+	if (mkdir(mine, 0700) == -1)
+		bail_out("mkdir %s: %s", mine, strerror(errno));
+	/* a ended 2 days ago; notes/ is not an instance of ours */
+	age_retired(a.id, 2 * 86400);
+	age_retired("notes", 2 * 86400);
+	is_int(provider_terminate(pf, b.id, &e), 0, "terminate b with "
+	    "keep_terminated 0s");
+	ok(retired(a.id), "0s keeps everything: a is still there");
+	is_int(provider_terminate(p, c.id, &e), 0, "terminate c with "
+	    "keep_terminated 1d");
+	ok(!retired(a.id), "a, ended 2 days ago, is removed");
+	ok(retired(b.id), "b, just ended, is kept");
+	ok(retired(c.id), "c, just ended, is kept");
+	ok(access(mine, F_OK) == 0, "a directory that is not an instance's "
+	    "is left alone");
+	/* one that ran for 2 days: its age counts from its end */
+	if (spawn(p, "demo/keep/3", "exec sleep 300\n", &d, &e) == -1)
+		bail_out("spawn failed");
+	live = xasprintf("%s/local/instances/%s", state, d.id);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 2 * 86400;
+	ts[1] = ts[0];
+	if (utimensat(AT_FDCWD, live, ts, AT_SYMLINK_NOFOLLOW) == -1)
+		bail_out("utimensat %s: %s", live, strerror(errno));
+	is_int(provider_terminate(p, d.id, &e), 0, "terminate d, which "
+	    "started 2 days ago");
+	ok(retired(d.id), "d's logs are kept: its age counts from its end, "
+	    "not its start");
+	free(live);
+	instance_release(&d);
+	instance_release(&a);
+	instance_release(&b);
+	instance_release(&c);
+	rmdir(mine);
+	free(mine);
+	provider_free(p);
+	provider_free(pf);
+}
+
 static void
 test_unknown(struct provider *p)
 {
@@ -1034,6 +1123,7 @@ main(void)
 	test_exit_status(p);
 	test_survives_caller(p);
 	test_kill_escalation();
+	test_keep_terminated();
 	test_unknown(p);
 	test_pid_reuse(p);
 	test_crashed(p);

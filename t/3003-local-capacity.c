@@ -303,6 +303,8 @@ test_config(void)
 	config_error("cpu_slots", "four", "cpu_slots", "cpu_slots in words");
 	config_error("stop_grace", "10", "stop_grace",
 	    "stop_grace without a unit");
+	config_error("keep_terminated", "forever", "keep_terminated",
+	    "keep_terminated that is not a duration");
 	config_error("nvidia_smi", "/nonexistent/nvidia-smi", "nvidia_smi",
 	    "an nvidia_smi that is not there");
 	config_error("price_per_hr", "1", "unknown option 'price_per_hr'",
