@@ -11,6 +11,12 @@
  * itself is taken off the cached answer (ctx_offers_took), so that the
  * next spawn does not try an ask it just rented (a Vast ask is one
  * machine).
+ *
+ * Threads: the cache's lock is never held across a provider's call.  A
+ * lookup marks its (provider, GPU) entry in flight; lookups of the same
+ * key wait for it and take its answer, lookups of any other key go on
+ * (one lock across every call let a provider that hangs, down or waiting
+ * out a 429, hold up the spawns at every other provider).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +30,13 @@ struct offers_entry {
 	struct gpu_req		 gpu;
 	struct offer_list	 ol;
 	int64_t			 at_ms;
+	bool			 valid;		/* ol is an answer */
+	bool			 busy;		/* a lookup is in flight */
 };
 
 struct offers_cache {
 	pthread_mutex_t		 mtx;
+	pthread_cond_t		 done;		/* a lookup ended */
 	struct offers_entry	*v;
 	size_t			 n;
 };
@@ -80,61 +89,93 @@ same_req(const struct gpu_req *a, const struct gpu_req *b)
 	    a->min_vram_gb == b->min_vram_gb;
 }
 
+/* The entry of (provider, GPU), or NULL; oc->mtx held. */
+static struct offers_entry *
+entry_find(struct offers_cache *oc, const char *provider,
+    const struct gpu_req *g)
+{
+	size_t	 i;
+
+	for (i = 0; i < oc->n; i++)
+		if (strcmp(oc->v[i].provider, provider) == 0 &&
+		    same_req(&oc->v[i].gpu, g))
+			return &oc->v[i];
+	return NULL;
+}
+
+/* A new, empty entry; oc->mtx held.  Moves the others (realloc). */
+static struct offers_entry *
+entry_add(struct offers_cache *oc, const char *provider,
+    const struct gpu_req *g)
+{
+	struct offers_entry	*en;
+
+	oc->v = xreallocarray(oc->v, oc->n + 1, sizeof(*oc->v));
+	en = &oc->v[oc->n++];
+	memset(en, 0, sizeof(*en));
+	en->provider = xstrdup(provider);
+	if (g != NULL) {
+		en->gpu = *g;
+		en->gpu.type = g->type != NULL ? xstrdup(g->type) : NULL;
+	}
+	return en;
+}
+
 int
 ctx_offers(struct ctx *c, struct provider *p, const struct gpu_req *g,
     struct offer_list *out, struct gr_err *e)
 {
 	struct offers_cache	*oc;
 	struct offers_entry	*en;
-	int64_t			 now = clock_now_ms();
-	size_t			 i;
+	int64_t			 now;
 	int			 rc;
 
 	pthread_mutex_lock(&c->mtx);
 	if (c->offers == NULL) {
 		c->offers = xcalloc(1, sizeof(*c->offers));
-		pthread_mutex_init(&c->offers->mtx, NULL);
+		if (pthread_mutex_init(&c->offers->mtx, NULL) != 0 ||
+		    pthread_cond_init(&c->offers->done, NULL) != 0)
+			fatalx("pthread_mutex_init");
 	}
 	oc = c->offers;
 	pthread_mutex_unlock(&c->mtx);
 
-	/* held across the call: spawns at once share one lookup */
 	pthread_mutex_lock(&oc->mtx);
-	for (i = 0; i < oc->n; i++) {
-		en = &oc->v[i];
-		if (strcmp(en->provider, p->name) == 0 &&
-		    same_req(&en->gpu, g) && now - en->at_ms < OFFERS_TTL_MS &&
-		    now >= en->at_ms) {
+	for (;;) {
+		now = clock_now_ms();
+		en = entry_find(oc, p->name, g);
+		if (en != NULL && en->valid && now >= en->at_ms &&
+		    now - en->at_ms < OFFERS_TTL_MS) {
 			list_copy(out, &en->ol);
 			pthread_mutex_unlock(&oc->mtx);
 			gr_err_clear(e);
 			return 0;
 		}
+		if (en == NULL || !en->busy)
+			break;
+		/* the same lookup is in flight: its answer will do */
+		pthread_cond_wait(&oc->done, &oc->mtx);
 	}
+	if (en == NULL)
+		en = entry_add(oc, p->name, g);
+	en->busy = true;
+	pthread_mutex_unlock(&oc->mtx);
+
 	rc = provider_offers(p, g, out, e);
+
+	pthread_mutex_lock(&oc->mtx);
+	/* found again: entries move, and a flush may have dropped it */
+	en = entry_find(oc, p->name, g);
+	if (en == NULL)
+		en = entry_add(oc, p->name, g);
+	en->busy = false;
 	if (rc == 0) {
-		for (i = 0; i < oc->n; i++)
-			if (strcmp(oc->v[i].provider, p->name) == 0 &&
-			    same_req(&oc->v[i].gpu, g))
-				break;
-		if (i == oc->n) {
-			oc->v = xreallocarray(oc->v, oc->n + 1,
-			    sizeof(*oc->v));
-			en = &oc->v[oc->n++];
-			memset(en, 0, sizeof(*en));
-			en->provider = xstrdup(p->name);
-			if (g != NULL) {
-				en->gpu = *g;
-				en->gpu.type = g->type != NULL ?
-				    xstrdup(g->type) : NULL;
-			}
-		} else {
-			en = &oc->v[i];
-			offer_list_release(&en->ol);
-		}
+		offer_list_release(&en->ol);
 		list_copy(&en->ol, out);
 		en->at_ms = now;
+		en->valid = true;
 	}
+	pthread_cond_broadcast(&oc->done);
 	pthread_mutex_unlock(&oc->mtx);
 	return rc;
 }
@@ -185,6 +226,7 @@ ctx_offers_free(struct ctx *c)
 	if (c->offers == NULL)
 		return;
 	entries_free(c->offers);
+	pthread_cond_destroy(&c->offers->done);
 	pthread_mutex_destroy(&c->offers->mtx);
 	free(c->offers);
 	c->offers = NULL;
