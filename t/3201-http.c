@@ -38,6 +38,7 @@ static struct {
 	char		*headers;	/* "name: value\n", names lowercased */
 	char		*body;
 	int		 count;		/* requests that reached the handler */
+	int		 port;		/* the client's port: its connection */
 } seen;
 
 struct req_state {
@@ -66,6 +67,18 @@ seen_count(void)
 
 	pthread_mutex_lock(&seen_mtx);
 	n = seen.count;
+	pthread_mutex_unlock(&seen_mtx);
+	return n;
+}
+
+/* The client port of the last request that reached the handler. */
+static int
+seen_port(void)
+{
+	int	 n;
+
+	pthread_mutex_lock(&seen_mtx);
+	n = seen.port;
 	pthread_mutex_unlock(&seen_mtx);
 	return n;
 }
@@ -170,8 +183,15 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)version;
 	if (!rs->started) {
 		rs->started = true;
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
 		pthread_mutex_lock(&seen_mtx);
 		seen.count++;
+		seen.port = ci != NULL && ci->client_addr != NULL &&
+		    ci->client_addr->sa_family == AF_INET ? ntohs(((const
+		    struct sockaddr_in *)(const void *)ci->client_addr)->
+		    sin_port) : -1;
 		pthread_mutex_unlock(&seen_mtx);
 		if (strcmp(url, "/close") == 0)
 			return MHD_NO;	/* close without a reply */
@@ -1001,6 +1021,58 @@ test_concurrency(const char *base)
 	}
 }
 
+/*
+ * A create (POST, PUT, PATCH) never goes on a reused connection, on any
+ * of a client's handles: libcurl silently sends a request again when a
+ * reused connection dies before any reply, which would rent twice.  The
+ * server notes each request's client port; GETs reuse one connection,
+ * a POST after them comes on a new one.  With two handles kept busy at
+ * once, the second handle's POST is checked too.
+ */
+static void
+test_create_on_fresh_connection(const char *base)
+{
+	struct http_client	*c;
+	struct http_resp	 r;
+	struct gr_err		 e;
+	struct thr		 t;
+	pthread_t		 id;
+	const char		*m[] = { "POST", "PUT", "PATCH" };
+	int			 get1, get2, k;
+
+	c = client(base, 0, 0, 0);
+	for (k = 0; k < 3; k++) {
+		(void)do_req(c, "GET", "/echo", NULL, &r, &e);
+		http_resp_release(&r);
+		get1 = seen_port();
+		(void)do_req(c, "GET", "/echo", NULL, &r, &e);
+		http_resp_release(&r);
+		get2 = seen_port();
+		is_int(get2, get1, "GETs reuse their connection (%d)", get1);
+		is_int(do_req(c, m[k], "/echo", "{}", &r, &e), 0, "%s ok",
+		    m[k]);
+		http_resp_release(&r);
+		ok(seen_port() != get2 && seen_port() > 0, "%s: on a new "
+		    "connection (%d, not %d)", m[k], seen_port(), get2);
+	}
+	/* the first handle busy with a slow GET: the POST takes another */
+	t.c = c;
+	t.fails = 0;
+	pthread_create(&id, NULL, slow_main, &t);
+	usleep(100 * 1000);
+	(void)do_req(c, "GET", "/echo", NULL, &r, &e);
+	http_resp_release(&r);
+	get1 = seen_port();
+	is_int(do_req(c, "POST", "/echo", "{}", &r, &e), 0,
+	    "POST beside a busy handle ok");
+	http_resp_release(&r);
+	ok(seen_port() != get1 && seen_port() > 0, "second handle: POST on "
+	    "a new connection (%d, not %d)", seen_port(), get1);
+	pthread_join(id, NULL);
+	is_int(t.fails, 0, "the slow GET beside it succeeds");
+	http_client_free(c);
+}
+
 static void
 test_redirect_and_leaks(struct http_client *c)
 {
@@ -1156,6 +1228,7 @@ main(void)
 	test_pacing(base);
 	test_threads(base);
 	test_concurrency(base);
+	test_create_on_fresh_connection(base);
 	test_trace(base);
 
 	/* the server goes away under a client that has used it */
