@@ -275,6 +275,80 @@ test_replace_holds_the_old_price(void)
 	env_close(&v);
 }
 
+/* The kind of the first action of fleet f in p, or -1. */
+static int
+fleet_action(const struct plan *p, const char *f, const char **why)
+{
+	size_t	 i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->v[i].fleet != NULL && strcmp(p->v[i].fleet, f) == 0) {
+			*why = p->v[i].reason;
+			return (int)p->v[i].kind;
+		}
+	*why = "";
+	return -1;
+}
+
+/*
+ * A provider that cannot be listed blocks only the caps its instances
+ * count against: fleet 'a' (capped) has one on the fake, which cannot be
+ * listed; fleet 'b' (no cap) and fleet 'c' (a cap of its own) spawn on
+ * another provider as ever.  Under a global cap, every spawn waits.
+ */
+static void
+test_unknown_spend_blocks_only_its_caps(bool global)
+{
+	struct env	 v;
+	struct plan	 p;
+	const char	*wb, *wc, *tag = global ? "global cap" :
+			    "no global cap";
+	int		 ka, kb, kc;
+	size_t		 i;
+	char		*cfg;
+
+	cfg = xasprintf("%sproviders:\n  fake: {}\n  local: {cpu_slots: "
+	    "4}\n", global ? "budget: {max_per_hour: 100.00}\n" : "");
+	env_open(&v, cfg);
+	free(cfg);
+	env_fleet(&v, "a.yaml", "fleet: a\nbudget: {max_per_hour: 5.00}\n"
+	    "groups:\n  - name: w\n    count: 1\n    provider: fake\n"
+	    "    gpu: RTX_4090\n    max_price_per_hour: 0.70\n");
+	is_int(env_apply(&v), 0, "%s: fleet a runs on the fake", tag);
+	env_fleet(&v, "b.yaml", "fleet: b\n"
+	    "groups:\n  - name: w\n    count: 1\n    provider: local\n"
+	    "    gpu: CPU\n    max_price_per_hour: 0.50\n");
+	env_fleet(&v, "c.yaml", "fleet: c\nbudget: {max_per_hour: 2.00}\n"
+	    "groups:\n  - name: w\n    count: 1\n    provider: local\n"
+	    "    gpu: CPU\n    max_price_per_hour: 0.50\n");
+	/* a second slot of a: its own cap cannot be checked */
+	env_fleet(&v, "a.yaml", "fleet: a\nbudget: {max_per_hour: 5.00}\n"
+	    "groups:\n  - name: w\n    count: 2\n    provider: fake\n"
+	    "    gpu: RTX_4090\n    max_price_per_hour: 0.70\n");
+	env_fault(&v, PROV_OP_LIST, GR_E_TRANSIENT, -1, false);
+	env_plan(&v, &p);
+	for (i = 0, ka = -1; i < p.n; i++)
+		if (strcmp(p.v[i].fleet, "a") == 0 && p.v[i].slot == 1)
+			ka = (int)p.v[i].kind;
+	is_int(ka, ACT_BLOCKED, "%s: fleet a's new slot waits (its spend "
+	    "is unknown)", tag);
+	kb = fleet_action(&p, "b", &wb);
+	kc = fleet_action(&p, "c", &wc);
+	if (global) {
+		is_int(kb, ACT_BLOCKED, "%s: fleet b (no cap of its own) "
+		    "waits: %s", tag, wb);
+		like(wb, "budget unknown", "%s: b says why", tag);
+		is_int(kc, ACT_BLOCKED, "%s: fleet c waits too: %s", tag, wc);
+	} else {
+		is_int(kb, ACT_SPAWN, "%s: fleet b (no cap) spawns on local: "
+		    "%s", tag, wb);
+		is_int(kc, ACT_SPAWN, "%s: fleet c (its own cap) spawns on "
+		    "local: %s", tag, wc);
+	}
+	plan_release(&p);
+	env_close(&v);
+}
+
 int
 main(void)
 {
@@ -290,5 +364,7 @@ main(void)
 	test_unchecked_one_says_why();
 	test_start_reserves_max();
 	test_replace_holds_the_old_price();
+	test_unknown_spend_blocks_only_its_caps(false);
+	test_unknown_spend_blocks_only_its_caps(true);
 	return done_testing();
 }
