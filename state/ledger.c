@@ -1212,27 +1212,14 @@ event_read(struct ledger *l, sqlite3_stmt *st, struct ledger_event *ev,
 	return 0;
 }
 
-int
-ledger_events(struct ledger *l, int64_t uid, struct ledger_event **out,
+static int
+events_query(struct ledger *l, sqlite3_stmt *st, struct ledger_event **out,
     size_t *nout, struct gr_err *e)
 {
-	sqlite3_stmt		*st;
 	struct ledger_event	*v = NULL;
 	size_t			 n = 0;
 	int			 rc;
 
-	*out = NULL;
-	*nout = 0;
-	ledger_lock_mu(l);
-	if (db_prepare(l, uid == 0 ?
-	    "SELECT " EVENT_COLS " FROM events ORDER BY id" :
-	    "SELECT " EVENT_COLS " FROM events WHERE uid = :uid ORDER BY id", &st, "list events",
-	    e) == -1)
-		goto unlock;
-	if (uid != 0 && bind_i64(st, ":uid", uid) != SQLITE_OK) {
-		db_fail(l, "list events", e);
-		goto finalize;
-	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		if (event_read(l, st, &v[n], e) == -1)
@@ -1243,19 +1230,38 @@ ledger_events(struct ledger *l, int64_t uid, struct ledger_event **out,
 		db_fail(l, "list events", e);
 		goto free_events;
 	}
-	sqlite3_finalize(st);
-	ledger_unlock_mu(l);
 	*out = v;
 	*nout = n;
 	return 0;
 
 free_events:
 	ledger_events_free(v, n);
-finalize:
+	return -1;
+}
+
+int
+ledger_events(struct ledger *l, int64_t uid, struct ledger_event **out,
+    size_t *nout, struct gr_err *e)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	ledger_lock_mu(l);
+	if (db_prepare(l, uid == 0 ?
+	    "SELECT " EVENT_COLS " FROM events ORDER BY id" :
+	    "SELECT " EVENT_COLS " FROM events WHERE uid = :uid ORDER BY id",
+	    &st, "list events", e) == -1)
+		goto unlock;
+	if (uid != 0 && bind_i64(st, ":uid", uid) != SQLITE_OK)
+		db_fail(l, "list events", e);
+	else
+		rc = events_query(l, st, out, nout, e);
 	sqlite3_finalize(st);
 unlock:
 	ledger_unlock_mu(l);
-	return -1;
+	return rc;
 }
 
 /*
@@ -1454,33 +1460,6 @@ unlock:
 /*
  * Export and import (jsonl.c turns these into JSON lines and back).
  */
-
-static int
-events_query(struct ledger *l, sqlite3_stmt *st, struct ledger_event **out,
-    size_t *nout, struct gr_err *e)
-{
-	struct ledger_event	*v = NULL;
-	size_t			 n = 0;
-	int			 rc;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v = xreallocarray(v, n + 1, sizeof(*v));
-		if (event_read(l, st, &v[n], e) == -1)
-			goto free_events;
-		n++;
-	}
-	if (rc != SQLITE_DONE) {
-		db_fail(l, "list events", e);
-		goto free_events;
-	}
-	*out = v;
-	*nout = n;
-	return 0;
-
-free_events:
-	ledger_events_free(v, n);
-	return -1;
-}
 
 static int
 meta_created(struct ledger *l, int64_t *out, struct gr_err *e)
