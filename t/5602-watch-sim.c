@@ -20,14 +20,10 @@ static pid_t		 dpid;
 static pid_t
 daemon_start_cfg(const char *config, const char *extra)
 {
-	char	*cmd;
-	pid_t	 pid;
+	char	*args = xasprintf("--resync 2s --debounce 50ms %s", extra);
+	pid_t	 pid = watch_start(config, fleet, args);
 
-	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
-	    "'%s' --resync 2s --debounce 50ms %s", test_bin(), config, state,
-	    fleet, extra);
-	pid = daemon_spawn(cmd);
-	free(cmd);
+	free(args);
 	return pid;
 }
 

@@ -27,14 +27,10 @@ static pid_t		 dpid;
 static pid_t
 daemon_start_at(const char *root, const char *resync)
 {
-	char	*cmd;
-	pid_t	 pid;
+	char	*args = xasprintf("--resync %s --debounce 50ms", resync);
+	pid_t	 pid = watch_start(cfg, root, args);
 
-	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
-	    "'%s' --resync %s --debounce 50ms", test_bin(), cfg, state,
-	    root, resync);
-	pid = daemon_spawn(cmd);
-	free(cmd);
+	free(args);
 	return pid;
 }
 

@@ -83,6 +83,39 @@ sim_on_signal(int sig)
 }
 
 /*
+ * Run argv (argv[0] a path) in the background, stdin /dev/null, stdout
+ * and stderr appended to log: a CLI or daemon a test drives beside the
+ * sim.  The caller waits for it, or tracks it to be killed.
+ */
+static inline pid_t
+bg_exec(const char *log, char *const argv[])
+{
+	pid_t	 pid;
+	int	 fd;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd != -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd != -1) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
  * Start the sim with a scenario (JSON text, or NULL for the defaults)
  * and extra arguments (split at spaces).  Bails out when it does not
  * come up within 10 s.

@@ -48,26 +48,11 @@ write_fleet(int count, int image)
 static pid_t
 apply_start(bool destroy)
 {
-	pid_t	 pid;
-	int	 fd;
+	char *const	 argv[] = { (char *)test_bin(), "--config", cfg,
+	    "--state-dir", state, "apply", "--yes", "-f", fleet,
+	    destroy ? "--destroy" : NULL, NULL };
 
-	fflush(stdout);
-	pid = fork();
-	if (pid == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (pid == 0) {
-		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd != -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(test_bin(), test_bin(), "--config", cfg, "--state-dir",
-		    state, "apply", "--yes", "-f", fleet,
-		    destroy ? "--destroy" : NULL, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return bg_exec(logpath, argv);
 }
 
 static int

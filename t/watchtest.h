@@ -48,29 +48,24 @@ track(pid_t pid, bool on)
 static inline pid_t
 daemon_spawn(const char *cmd)
 {
-	pid_t	 pid;
-	int	 fd;
+	char *const	 argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
+	pid_t		 pid = bg_exec(wlog, argv);
 
-	fflush(stdout);
-	pid = fork();
-	if (pid == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (pid == 0) {
-		fd = open(wlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd != -1) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-			close(fd);
-		}
-		fd = open("/dev/null", O_RDONLY);
-		if (fd != -1) {
-			dup2(fd, 0);
-			close(fd);
-		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
 	track(pid, true);
+	return pid;
+}
+
+/* `gpureconcile watch -f root ARGS` on config and state, in the background. */
+static inline pid_t
+watch_start(const char *config, const char *root, const char *args)
+{
+	char	*cmd;
+	pid_t	 pid;
+
+	cmd = xasprintf("exec '%s' --config '%s' --state-dir '%s' watch -f "
+	    "'%s' %s", test_bin(), config, state, root, args);
+	pid = daemon_spawn(cmd);
+	free(cmd);
 	return pid;
 }
 
